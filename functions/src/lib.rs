@@ -1,0 +1,9 @@
+//! The Sensorium functions. Each binary in `src/bin` is one Lambda function with a
+//! short `main`; the handlers live here so that tests and the local harness call
+//! exactly what the Lambdas call.
+
+pub mod lambda;
+pub mod routes;
+pub mod state;
+
+pub use state::AppState;

@@ -1,0 +1,395 @@
+# shellcheck shell=bash
+# Helpers sourced by the scripts in this folder (run from the repository root).
+#
+# The private services listen on free loopback ports and keep their files in their own
+# directories: the machine's own PostgreSQL (5432) and Mosquitto (1883) are never used.
+#
+#   start_private_postgres             throwaway server for tests (fsync off), deleted on stop
+#   start_persistent_postgres DIR PORT server whose data stays in DIR (develop), PORT if free
+#   stop_private_postgres
+#   start_private_mosquitto [PORT]     PORT if free, else any free port
+#   stop_private_mosquitto
+#
+# Starting exports DATABASE_URL, PGHOST, PGPORT, PGUSER, PGDATABASE; MQTT_URL,
+# MOSQUITTO_PID, MOSQUITTO_BIN, MOSQUITTO_CONF_TEMPLATE. Stopping is safe to repeat, and
+# after the service died.
+
+readonly DATABASE_NAME=sensorium
+
+# What this shell started. Values inherited from a parent script describe the parent's
+# services, which are not ours to stop.
+unset PRIVATE_POSTGRES_DATA PRIVATE_POSTGRES_RUN MOSQUITTO_DIR MOSQUITTO_PID MOSQUITTO_PORT
+
+# Queries are checked at compile time against the committed `.sqlx/` data, never against
+# whatever database DATABASE_URL names (a fresh one has no tables until migrated).
+export SQLX_OFFLINE="${SQLX_OFFLINE:-true}"
+
+say() {
+    printf '==> %s\n' "$*" >&2
+}
+
+fail() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+# A URL without its password, for printing.
+redact_url() {
+    sed -E 's#^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@#\1:***@#' <<<"$1"
+}
+
+# True while the process runs (a zombie, dead but not yet reaped, counts as stopped).
+process_is_alive() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ ${stat%% *} != Z ]]
+}
+
+# Waits up to $2 seconds for process $1 to stop.
+wait_for_exit() {
+    local pid=$1 deadline=$((SECONDS + $2))
+    while process_is_alive "$pid"; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.1
+    done
+}
+
+# Sends signal $1 to process $2; a process that is already gone is not an error.
+signal_if_alive() {
+    kill -s "$1" "$2" 2>/dev/null || ! process_is_alive "$2"
+}
+
+# Stops process $1 with TERM, then KILL after $2 seconds.
+stop_process() {
+    local pid=$1 grace=$2
+    signal_if_alive TERM "$pid"
+    if ! wait_for_exit "$pid" "$grace"; then
+        say "process $pid ignored TERM for ${grace}s; killing it"
+        signal_if_alive KILL "$pid"
+        wait_for_exit "$pid" 5
+    fi
+}
+
+port_accepts_connections() {
+    # shellcheck disable=SC2016 # $1 is the inner shell's, on purpose
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
+}
+
+# Prints $1 if nothing listens on it, else a random free port. Random ports come from
+# below Linux's ephemeral range (32768+), so outgoing connections do not hold them.
+find_free_port() {
+    local preferred=${1:-} port _
+    if [[ -n $preferred ]] && ! port_accepts_connections "$preferred"; then
+        echo "$preferred"
+        return
+    fi
+    for _ in {1..100}; do
+        port=$((20000 + RANDOM % 12000))
+        if ! port_accepts_connections "$port"; then
+            echo "$port"
+            return
+        fi
+    done
+    fail "found no free TCP port on 127.0.0.1"
+}
+
+# Prints the directory of initdb, pg_ctl and postgres: the newest Debian one, else
+# pg_config's, else the one on PATH; fails if there is none.
+postgres_bin_dir() {
+    local newest dir
+    newest=$(printf '%s\n' /usr/lib/postgresql/*/bin/initdb | sort -V | tail -n 1)
+    if [[ -x $newest ]]; then
+        dirname "$newest"
+    elif command -v pg_config >/dev/null && dir=$(pg_config --bindir) && [[ -x $dir/initdb ]]; then
+        echo "$dir"
+    elif dir=$(command -v initdb); then
+        dirname "$dir"
+    else
+        return 1
+    fi
+}
+
+# Prints the path of the mosquitto binary (Debian puts it in /usr/sbin, which is not on
+# every user's PATH); fails if there is none.
+mosquitto_binary() {
+    local candidate
+    for candidate in "$(command -v mosquitto)" /usr/sbin/mosquitto /usr/local/sbin/mosquitto; do
+        if [[ -n $candidate && -x $candidate ]]; then
+            echo "$candidate"
+            return
+        fi
+    done
+    return 1
+}
+
+# Installs PostgreSQL and Mosquitto through ./scripts/setup when either is missing.
+ensure_service_binaries() {
+    if ! postgres_bin_dir >/dev/null || ! mosquitto_binary >/dev/null; then
+        say "PostgreSQL or Mosquitto is missing; running ./scripts/setup"
+        ./scripts/setup
+    fi
+}
+
+# Installs Python command-line tools from PyPI into the interpreter that runs python3.
+install_python_tools() {
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        if [[ $EUID -ne 0 ]] || ! command -v apt-get >/dev/null; then
+            fail "python3 has no pip; install it (Debian: apt-get install python3-pip)"
+        fi
+        say "installing Debian package python3-pip"
+        apt_install python3-pip
+    fi
+    # Debian's own python3 refuses pip installs (PEP 668); these tools have no Debian
+    # packages, and the machines this runs on are dedicated to the project.
+    if python3 -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'; then
+        export PIP_BREAK_SYSTEM_PACKAGES=1
+    fi
+    say "installing from PyPI: $*"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$@"
+    if command -v pyenv >/dev/null; then
+        pyenv rehash
+    fi
+    hash -r
+}
+
+# Installs Debian packages without starting their services (we run private instances).
+apt_install() {
+    local created_policy=false status=0
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\n# Written by scripts/lib.sh during apt-get install.\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        created_policy=true
+    fi
+    {
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    } || status=$?
+    if [[ $created_policy == true ]]; then
+        rm /usr/sbin/policy-rc.d
+    fi
+    return "$status"
+}
+
+# --- PostgreSQL ------------------------------------------------------------------------
+
+# initdb and postgres refuse to run as root: as root, run them as the user postgres
+# (from /, which that user can always enter).
+as_postgres() {
+    if [[ $EUID -eq 0 ]]; then
+        (cd / && runuser -u postgres -- "$@")
+    else
+        "$@"
+    fi
+}
+
+# Hands a directory we created to the user that runs PostgreSQL.
+give_to_postgres() {
+    if [[ $EUID -eq 0 ]]; then
+        chown postgres: "$@"
+    fi
+}
+
+check_postgres_user() {
+    if [[ $EUID -eq 0 ]] && ! id postgres >/dev/null 2>&1; then
+        fail "PostgreSQL cannot run as root and there is no user postgres (./scripts/setup installs Debian's postgresql, which creates it)"
+    fi
+}
+
+# psql of the same version as the server where there is one, else the one on PATH.
+postgres_client() {
+    if [[ -x $PG_BIN_DIR/psql ]]; then
+        "$PG_BIN_DIR/psql" "$@"
+    else
+        psql "$@"
+    fi
+}
+
+postgres_is_running() {
+    [[ -f $1/postmaster.pid ]] && as_postgres "$PG_BIN_DIR/pg_ctl" status -D "$1" >/dev/null
+}
+
+# A directory for the socket (and a throwaway server's data and log), owned by postgres.
+make_postgres_run_directory() {
+    local directory
+    directory=$(mktemp -d "${TMPDIR:-/tmp}/sensorium-postgres.XXXXXX")
+    chmod 700 "$directory"
+    give_to_postgres "$directory"
+    # pg_ctl passes -o through a shell; a path with spaces would split.
+    [[ $directory != *[[:space:]]* ]] || fail "temporary directory $directory contains spaces; set TMPDIR"
+    as_postgres test -w "$directory" ||
+        fail "the user postgres cannot write to $directory; set TMPDIR to a directory it can reach"
+    echo "$directory"
+}
+
+initialize_postgres_data() {
+    local data=$1
+    shift
+    say "creating a PostgreSQL cluster in $data"
+    as_postgres "$PG_BIN_DIR/initdb" --pgdata="$data" --auth=trust --username=postgres \
+        --encoding=UTF8 --no-locale "$@" >"$data.initdb.log" 2>&1 ||
+        fail "initdb failed: $(cat "$data.initdb.log")"
+    rm "$data.initdb.log"
+}
+
+# Starts the server of data directory $1 with its socket in $2, logging to $3, on port $4
+# if free (else a free one), with extra server options $5; creates the database if missing.
+start_postgres_server() {
+    local data=$1 run=$2 log=$3 port=$4 options=$5 attempt exists
+    # Set before starting, so that a failure below still lets stop_private_postgres stop it.
+    PRIVATE_POSTGRES_DATA=$data PRIVATE_POSTGRES_RUN=$run
+    for attempt in 1 2 3; do
+        port=$(find_free_port "$port")
+        say "starting private PostgreSQL on port $port"
+        if as_postgres "$PG_BIN_DIR/pg_ctl" start --wait --silent --pgdata="$data" --log="$log" \
+            -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$run -c max_connections=300 $options"; then
+            break
+        fi
+        # Most likely another process took the port between our look and the bind.
+        say "PostgreSQL did not start (attempt $attempt); the end of $log:"
+        tail -n 15 "$log" >&2
+        ((attempt < 3)) || fail "could not start PostgreSQL"
+        port=""
+    done
+
+    export PGHOST=127.0.0.1 PGPORT=$port PGUSER=postgres PGDATABASE=$DATABASE_NAME
+    export DATABASE_URL="postgres://postgres@127.0.0.1:$port/$DATABASE_NAME"
+
+    exists=$(postgres_client -X -q -A -t -v ON_ERROR_STOP=1 -d postgres \
+        -c "SELECT 1 FROM pg_database WHERE datname = '$DATABASE_NAME'")
+    if [[ -z $exists ]]; then
+        say "creating database $DATABASE_NAME"
+        postgres_client -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $DATABASE_NAME"
+    fi
+}
+
+# A throwaway server for tests: everything lives in one temporary directory, deleted on
+# stop. Durability is traded for speed (fsync off): a crash loses nothing we need.
+start_private_postgres() {
+    local run
+    check_postgres_user
+    PG_BIN_DIR=$(postgres_bin_dir) || fail "PostgreSQL is not installed; run ./scripts/setup"
+    run=$(make_postgres_run_directory)
+    # Set early so that a failure below still lets stop_private_postgres clean up.
+    PRIVATE_POSTGRES_RUN=$run
+    initialize_postgres_data "$run/data" --no-sync
+    start_postgres_server "$run/data" "$run" "$run/postgres.log" "" \
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+}
+
+# A server whose data persists in $1 (created on first use), on port $2 when it is free.
+start_persistent_postgres() {
+    local data=$1 port=$2 log run version
+    check_postgres_user
+    PG_BIN_DIR=$(postgres_bin_dir) || fail "PostgreSQL is not installed; run ./scripts/setup"
+    [[ $data == /* ]] || fail "start_persistent_postgres needs an absolute path, not $data"
+    log="$(dirname "$data")/postgres.log"
+    mkdir -p "$(dirname "$data")"
+    if [[ ! -f $data/PG_VERSION ]]; then
+        install -d -m 700 "$data"
+        give_to_postgres "$data"
+        as_postgres test -w "$data" ||
+            fail "the user postgres cannot reach $data; set DATABASE_URL to use another server"
+        initialize_postgres_data "$data"
+    fi
+    version=$("$PG_BIN_DIR/postgres" --version | sed -E 's/^[^0-9]*([0-9]+).*/\1/')
+    [[ $(<"$data/PG_VERSION") == "$version" ]] ||
+        fail "$data holds a PostgreSQL $(<"$data/PG_VERSION") cluster but the server is $version; delete it to start afresh"
+    if postgres_is_running "$data"; then
+        say "stopping the PostgreSQL an earlier run left running in $data"
+        as_postgres "$PG_BIN_DIR/pg_ctl" stop --wait --silent --mode=fast --pgdata="$data"
+    fi
+    touch "$log"
+    give_to_postgres "$log"
+    run=$(make_postgres_run_directory)
+    PRIVATE_POSTGRES_RUN=$run
+    start_postgres_server "$data" "$run" "$log" "$port" ""
+}
+
+# Stops the server started above, if it still runs, and removes what was temporary.
+# Returns non-zero (without exiting) if it could not, so a cleanup trap goes on.
+stop_private_postgres() {
+    local data=${PRIVATE_POSTGRES_DATA:-} run=${PRIVATE_POSTGRES_RUN:-}
+    if [[ -n $data ]] && postgres_is_running "$data"; then
+        say "stopping private PostgreSQL on port ${PGPORT:-?}"
+        if ! as_postgres "$PG_BIN_DIR/pg_ctl" stop --wait --silent --mode=fast --pgdata="$data" &&
+            postgres_is_running "$data"; then
+            printf 'error: could not stop PostgreSQL in %s\n' "$data" >&2
+            return 1
+        fi
+    fi
+    if [[ -n $run ]]; then
+        rm -rf "$run"
+    fi
+    unset PRIVATE_POSTGRES_DATA PRIVATE_POSTGRES_RUN
+}
+
+# --- Mosquitto -------------------------------------------------------------------------
+
+# Waits until the broker $1 logged that it runs and accepts connections on port $2.
+wait_for_mosquitto() {
+    local pid=$1 port=$2 directory=$3 deadline=$((SECONDS + 10))
+    while ((SECONDS < deadline)); do
+        process_is_alive "$pid" || return 1
+        if grep -q ' running$' "$directory/mosquitto.log" 2>/dev/null && port_accepts_connections "$port"; then
+            # The log line and the port could belong to another broker on a race; ours
+            # would have exited on failing to bind.
+            process_is_alive "$pid"
+            return
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# Starts a private broker on port $1 if free (else a free one), configured by
+# scripts/mosquitto.conf.template.
+start_private_mosquitto() {
+    local port=${1:-} directory attempt pid
+    MOSQUITTO_BIN=$(mosquitto_binary) || fail "Mosquitto is not installed; run ./scripts/setup"
+    # For tests that run a broker of their own (to stop and restart it): the binary, and
+    # this configuration with @PORT@, @DIRECTORY@ and @USER@ to fill in.
+    export MOSQUITTO_BIN MOSQUITTO_CONF_TEMPLATE=$PWD/scripts/mosquitto.conf.template
+    directory=$(mktemp -d "${TMPDIR:-/tmp}/sensorium-mosquitto.XXXXXX")
+    MOSQUITTO_DIR=$directory
+    for attempt in 1 2 3; do
+        port=$(find_free_port "$port")
+        sed -e "s|@PORT@|$port|g" -e "s|@DIRECTORY@|$directory|g" -e "s|@USER@|$(id -un)|g" \
+            scripts/mosquitto.conf.template >"$directory/mosquitto.conf"
+        rm -f "$directory/mosquitto.log" "$directory/mosquitto.pid"
+        say "starting private Mosquitto on port $port"
+        # Its own session, so that Ctrl-C in a terminal reaches the harness, not the
+        # broker: the scripts stop the broker after whatever uses it.
+        setsid "$MOSQUITTO_BIN" -c "$directory/mosquitto.conf" \
+            </dev/null >>"$directory/mosquitto.out" 2>&1 &
+        pid=$!
+        if wait_for_mosquitto "$pid" "$port" "$directory"; then
+            export MOSQUITTO_PID=$pid MOSQUITTO_PORT=$port MQTT_URL="mqtt://127.0.0.1:$port"
+            return
+        fi
+        stop_process "$pid" 5
+        say "Mosquitto did not start (attempt $attempt):"
+        cat "$directory/mosquitto.out" >&2
+        if [[ -f $directory/mosquitto.log ]]; then
+            tail -n 15 "$directory/mosquitto.log" >&2
+        fi
+        ((attempt < 3)) || fail "could not start Mosquitto"
+        port=""
+    done
+}
+
+# Stops the broker started above, if it still runs, and removes its directory.
+stop_private_mosquitto() {
+    if [[ -n ${MOSQUITTO_PID:-} ]] && process_is_alive "$MOSQUITTO_PID"; then
+        say "stopping private Mosquitto on port ${MOSQUITTO_PORT:-?}"
+        if ! stop_process "$MOSQUITTO_PID" 10; then
+            printf 'error: could not stop Mosquitto (pid %s)\n' "$MOSQUITTO_PID" >&2
+            return 1
+        fi
+    fi
+    if [[ -n ${MOSQUITTO_DIR:-} ]]; then
+        rm -rf "$MOSQUITTO_DIR"
+    fi
+    unset MOSQUITTO_PID MOSQUITTO_PORT MOSQUITTO_DIR
+}

@@ -1,0 +1,185 @@
+//! The one error type of the REST API and its one mapping to `{"details": …}`
+//! responses. Causes of 5xx errors are logged, never sent to the client.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Validation of path, query or body failed; the reason is logged at debug level.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("unauthorized")]
+    Unauthorized,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("conflict")]
+    Conflict,
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// A dependency (the database) is unreachable or overloaded; retrying may succeed.
+    #[error("service unavailable")]
+    Unavailable(#[source] Cause),
+    #[error("internal error")]
+    Internal(#[source] Cause),
+}
+
+impl Error {
+    pub fn bad_request(reason: impl std::fmt::Display) -> Self {
+        Self::BadRequest(reason.to_string())
+    }
+
+    pub fn internal(cause: impl Into<Cause>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Database errors by kind: a taken unique key is a conflict, a missing referenced
+/// row means the parent does not exist, an unreachable database is temporary.
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(database_error) = &error {
+            match database_error.kind() {
+                sqlx::error::ErrorKind::UniqueViolation => return Self::Conflict,
+                sqlx::error::ErrorKind::ForeignKeyViolation => return Self::NotFound,
+                _ => {}
+            }
+        }
+        if is_transient(&error) {
+            Self::Unavailable(error.into())
+        } else {
+            Self::Internal(error.into())
+        }
+    }
+}
+
+/// Whether a database error may go away by itself (connection lost, pool exhausted,
+/// server shutting down), so that retrying later is worthwhile.
+pub fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(database_error) => database_error.code().is_some_and(|code| {
+            // 08: connection exception, 40: transaction rollback (serialization,
+            // deadlock), 53: insufficient resources, 57P0x: server shutting down.
+            code.starts_with("08")
+                || code.starts_with("40")
+                || code.starts_with("53")
+                || code.starts_with("57P0")
+        }),
+        _ => false,
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %ErrorChain(&self), status = status.as_u16(), "request failed");
+        } else {
+            tracing::debug!(error = %self, status = status.as_u16(), "request refused");
+        }
+        error_response(status)
+    }
+}
+
+/// The body every error has: the standard reason phrase of its status.
+pub fn error_response(status: StatusCode) -> Response {
+    let details = status.canonical_reason().unwrap_or("Error");
+    (
+        status,
+        axum::Json(serde_json::json!({ "details": details })),
+    )
+        .into_response()
+}
+
+/// Displays an error with all its causes, `outer: inner: innermost`.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(formatter, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(response: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[tokio::test]
+    async fn errors_answer_with_the_reason_phrase_of_their_status() {
+        let cases = [
+            (Error::bad_request("name"), 400, "Bad Request"),
+            (Error::Unauthorized, 401, "Unauthorized"),
+            (Error::Forbidden, 403, "Forbidden"),
+            (Error::NotFound, 404, "Not Found"),
+            (Error::MethodNotAllowed, 405, "Method Not Allowed"),
+            (Error::Conflict, 409, "Conflict"),
+            (Error::PayloadTooLarge, 413, "Payload Too Large"),
+        ];
+        for (error, status, details) in cases {
+            let response = error.into_response();
+            assert_eq!(response.status().as_u16(), status);
+            assert_eq!(
+                body_of(response).await,
+                serde_json::json!({ "details": details })
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn internal_errors_do_not_show_their_cause() {
+        let error = Error::internal("password authentication failed for user admin");
+        let response = error.into_response();
+        assert_eq!(response.status().as_u16(), 500);
+        assert_eq!(
+            body_of(response).await,
+            serde_json::json!({ "details": "Internal Server Error" })
+        );
+    }
+
+    #[test]
+    fn pool_timeouts_are_unavailable_and_missing_rows_internal() {
+        assert_eq!(
+            Error::from(sqlx::Error::PoolTimedOut).status().as_u16(),
+            503
+        );
+        assert_eq!(Error::from(sqlx::Error::RowNotFound).status().as_u16(), 500);
+    }
+}

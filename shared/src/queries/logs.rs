@@ -1,0 +1,142 @@
+//! Log messages of sensors.
+
+use sha2::{Digest, Sha256};
+use sqlx::PgExecutor;
+
+use crate::domain::{Identifier, Revision, Severity, Timestamp};
+use crate::limits::LOG_RETENTION_DAYS;
+use crate::queries::measurements::hash_revision;
+
+/// One log message as received, validated (subject and details already cut to
+/// their limits), ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewLogMessage {
+    pub sensor_identifier: Identifier,
+    pub timestamp: Timestamp,
+    pub severity: Severity,
+    pub subject: String,
+    pub details: Option<String>,
+    pub revision: Option<Revision>,
+    pub receipt_timestamp: Timestamp,
+    pub position: i32,
+}
+
+impl NewLogMessage {
+    /// SHA-256 of revision, severity, subject and details: with sensor and timestamp,
+    /// what makes two log messages the same.
+    pub fn fingerprint(&self) -> Vec<u8> {
+        let mut hasher = Sha256::new();
+        hash_revision(&mut hasher, self.revision);
+        hasher.update(self.severity.as_str().as_bytes());
+        hasher.update((self.subject.len() as u64).to_le_bytes());
+        hasher.update(self.subject.as_bytes());
+        match &self.details {
+            None => hasher.update([0]),
+            Some(details) => {
+                hasher.update([1]);
+                hasher.update(details.as_bytes());
+            }
+        }
+        hasher.finalize().to_vec()
+    }
+}
+
+/// Stores log messages in one statement, skipping those already stored. Returns how
+/// many were new. Every sensor must exist (filter first).
+pub async fn create_log_messages(
+    executor: impl PgExecutor<'_>,
+    log_messages: &[NewLogMessage],
+) -> Result<u64, sqlx::Error> {
+    let length = log_messages.len();
+    let mut sensor_identifiers = Vec::with_capacity(length);
+    let mut creation_timestamps = Vec::with_capacity(length);
+    let mut fingerprints = Vec::with_capacity(length);
+    let mut severities = Vec::with_capacity(length);
+    let mut subjects = Vec::with_capacity(length);
+    let mut details = Vec::with_capacity(length);
+    let mut revisions = Vec::with_capacity(length);
+    let mut receipt_timestamps = Vec::with_capacity(length);
+    let mut positions = Vec::with_capacity(length);
+    for log_message in log_messages {
+        sensor_identifiers.push(log_message.sensor_identifier.as_uuid());
+        creation_timestamps.push(log_message.timestamp.as_datetime());
+        fingerprints.push(log_message.fingerprint());
+        severities.push(log_message.severity.as_str());
+        subjects.push(log_message.subject.as_str());
+        details.push(log_message.details.as_deref());
+        revisions.push(log_message.revision.map(|revision| revision.get()));
+        receipt_timestamps.push(log_message.receipt_timestamp.as_datetime());
+        positions.push(log_message.position);
+    }
+    let result = sqlx::query(
+        r#"
+        INSERT INTO log (
+            sensor_identifier, creation_timestamp, fingerprint, severity, subject, details,
+            revision, receipt_timestamp, position
+        )
+        SELECT * FROM UNNEST(
+            $1::uuid[], $2::timestamptz[], $3::bytea[], $4::text[]::severity[], $5::text[],
+            $6::text[], $7::integer[], $8::timestamptz[], $9::integer[]
+        )
+        ON CONFLICT DO NOTHING
+        "#,
+    )
+    .bind(sensor_identifiers)
+    .bind(creation_timestamps)
+    .bind(fingerprints)
+    .bind(severities)
+    .bind(subjects)
+    .bind(details)
+    .bind(revisions)
+    .bind(receipt_timestamps)
+    .bind(positions)
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// Deletes the logs older than the retention window. Returns how many were deleted.
+pub async fn delete_expired_logs(executor: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
+    let result =
+        sqlx::query("DELETE FROM log WHERE creation_timestamp < now() - make_interval(days => $1)")
+            .bind(LOG_RETENTION_DAYS as i32)
+            .execute(executor)
+            .await?;
+    Ok(result.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log_message(subject: &str, details: Option<&str>) -> NewLogMessage {
+        NewLogMessage {
+            sensor_identifier: Identifier::new(),
+            timestamp: Timestamp::parse(1_683_645_000.0).unwrap(),
+            severity: Severity::Error,
+            subject: subject.into(),
+            details: details.map(Into::into),
+            revision: None,
+            receipt_timestamp: Timestamp::now(),
+            position: 0,
+        }
+    }
+
+    #[test]
+    fn fingerprints_tell_subject_from_details() {
+        assert_ne!(
+            log_message("ab", Some("c")).fingerprint(),
+            log_message("a", Some("bc")).fingerprint()
+        );
+        assert_ne!(
+            log_message("a", None).fingerprint(),
+            log_message("a", Some("")).fingerprint()
+        );
+        let mut warning = log_message("a", None);
+        warning.severity = Severity::Warning;
+        assert_ne!(warning.fingerprint(), log_message("a", None).fingerprint());
+        let mut moved = log_message("a", None);
+        moved.position = 3;
+        assert_eq!(moved.fingerprint(), log_message("a", None).fingerprint());
+    }
+}

@@ -1,0 +1,155 @@
+//! Measurements and their per-bucket counts.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+use sqlx::PgExecutor;
+
+use crate::domain::{Attribute, Identifier, Revision, Timestamp};
+
+/// One measurement as received, validated, ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMeasurement {
+    pub sensor_identifier: Identifier,
+    pub timestamp: Timestamp,
+    pub revision: Option<Revision>,
+    /// 1 to 1024 attributes, each a finite number; sorted, which the fingerprint needs.
+    pub value: BTreeMap<Attribute, f64>,
+    pub receipt_timestamp: Timestamp,
+    /// Index of the measurement in the message that carried it.
+    pub position: i32,
+}
+
+impl NewMeasurement {
+    /// SHA-256 of revision and value, which with sensor and timestamp identifies a
+    /// measurement: a redelivered copy has the same, a different value another.
+    pub fn fingerprint(&self) -> Vec<u8> {
+        let mut hasher = Sha256::new();
+        hash_revision(&mut hasher, self.revision);
+        for (attribute, number) in &self.value {
+            hasher.update((attribute.as_str().len() as u32).to_le_bytes());
+            hasher.update(attribute.as_str().as_bytes());
+            // -0.0 == 0.0, so both hash alike.
+            let number = if *number == 0.0 { 0.0 } else { *number };
+            hasher.update(number.to_bits().to_le_bytes());
+        }
+        hasher.finalize().to_vec()
+    }
+}
+
+pub(crate) fn hash_revision(hasher: &mut Sha256, revision: Option<Revision>) {
+    match revision {
+        None => hasher.update([0]),
+        Some(revision) => {
+            hasher.update([1]);
+            hasher.update(revision.get().to_le_bytes());
+        }
+    }
+}
+
+/// Stores measurements in one statement, skipping those already stored, and counts
+/// the new ones into their sensor's 4-hour buckets. Returns how many were new.
+/// Every sensor must exist (a missing one fails the statement: filter first).
+pub async fn create_measurements(
+    executor: impl PgExecutor<'_>,
+    measurements: &[NewMeasurement],
+) -> Result<u64, sqlx::Error> {
+    let length = measurements.len();
+    let mut sensor_identifiers = Vec::with_capacity(length);
+    let mut creation_timestamps = Vec::with_capacity(length);
+    let mut fingerprints = Vec::with_capacity(length);
+    let mut revisions = Vec::with_capacity(length);
+    let mut values = Vec::with_capacity(length);
+    let mut receipt_timestamps = Vec::with_capacity(length);
+    let mut positions = Vec::with_capacity(length);
+    for measurement in measurements {
+        sensor_identifiers.push(measurement.sensor_identifier.as_uuid());
+        creation_timestamps.push(measurement.timestamp.as_datetime());
+        fingerprints.push(measurement.fingerprint());
+        revisions.push(measurement.revision.map(|revision| revision.get()));
+        values.push(sqlx::types::Json(&measurement.value));
+        receipt_timestamps.push(measurement.receipt_timestamp.as_datetime());
+        positions.push(measurement.position);
+    }
+    let count: i64 = sqlx::query_scalar(
+        r#"
+        WITH inserted AS (
+            INSERT INTO measurement (
+                sensor_identifier, creation_timestamp, fingerprint, revision, value,
+                receipt_timestamp, position
+            )
+            SELECT * FROM UNNEST(
+                $1::uuid[], $2::timestamptz[], $3::bytea[], $4::integer[], $5::jsonb[],
+                $6::timestamptz[], $7::integer[]
+            )
+            ON CONFLICT DO NOTHING
+            RETURNING sensor_identifier, creation_timestamp
+        ), counted AS (
+            INSERT INTO measurement_bucket (sensor_identifier, bucket_timestamp, measurement_count)
+            SELECT
+                sensor_identifier,
+                to_timestamp(floor(extract(epoch FROM creation_timestamp) / 14400) * 14400),
+                count(*)
+            FROM inserted
+            GROUP BY 1, 2
+            ORDER BY 1, 2
+            ON CONFLICT (sensor_identifier, bucket_timestamp) DO UPDATE
+                SET measurement_count = measurement_bucket.measurement_count
+                    + excluded.measurement_count
+        )
+        SELECT count(*) FROM inserted
+        "#,
+    )
+    .bind(sensor_identifiers)
+    .bind(creation_timestamps)
+    .bind(fingerprints)
+    .bind(revisions)
+    .bind(values)
+    .bind(receipt_timestamps)
+    .bind(positions)
+    .fetch_one(executor)
+    .await?;
+    Ok(count as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measurement(value: &[(&str, f64)], revision: Option<i64>) -> NewMeasurement {
+        NewMeasurement {
+            sensor_identifier: Identifier::new(),
+            timestamp: Timestamp::parse(1_683_645_000.0).unwrap(),
+            revision: revision.map(|revision| Revision::parse(revision).unwrap()),
+            value: value
+                .iter()
+                .map(|(attribute, number)| (Attribute::parse(*attribute).unwrap(), *number))
+                .collect(),
+            receipt_timestamp: Timestamp::now(),
+            position: 0,
+        }
+    }
+
+    #[test]
+    fn fingerprints_differ_by_value_and_revision_only() {
+        let base = measurement(&[("temperature", 20.5), ("humidity", 0.4)], Some(1));
+        let mut moved = base.clone();
+        moved.position = 7;
+        moved.receipt_timestamp = Timestamp::parse(1.0).unwrap();
+        assert_eq!(base.fingerprint(), moved.fingerprint());
+        let others = [
+            measurement(&[("temperature", 20.5), ("humidity", 0.5)], Some(1)),
+            measurement(&[("temperature", 20.5), ("humidity", 0.4)], Some(2)),
+            measurement(&[("temperature", 20.5), ("humidity", 0.4)], None),
+            measurement(&[("temperature", 20.5)], Some(1)),
+            measurement(&[("temperaturehumidity", 20.5), ("x", 0.4)], Some(1)),
+        ];
+        for other in others {
+            assert_ne!(base.fingerprint(), other.fingerprint(), "{other:?}");
+        }
+        assert_eq!(
+            measurement(&[("a", 0.0)], None).fingerprint(),
+            measurement(&[("a", -0.0)], None).fingerprint()
+        );
+    }
+}

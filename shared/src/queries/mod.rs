@@ -1,0 +1,6 @@
+//! The PostgreSQL queries: one module per entity, one function per query, named
+//! like the queries of the original server (`create_measurements`,
+//! `read_configurations`), each taking any executor (pool, connection, transaction).
+
+pub mod logs;
+pub mod measurements;

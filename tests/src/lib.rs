@@ -1,0 +1,7 @@
+//! The local harness: hosts every Sensorium function as the platform would. An HTTP
+//! server stands in for API Gateway, an MQTT bridge for IoT Core's topic rules and
+//! SQS, and timers for the schedules.
+
+pub mod mqtt;
+pub mod seed;
+pub mod server;
