@@ -13,8 +13,8 @@ use sensorium_shared::domain::Identifier;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-/// A JSON body of at most `MAXIMUM_BODY_SIZE` bytes (the limit is a layer of every
-/// router), deserialized into `T`: not JSON, the wrong JSON type, invalid values and
+/// A JSON object of at most `MAXIMUM_BODY_SIZE` bytes (the limit is a layer of every
+/// router), deserialized into `T`: not JSON, not an object, invalid values and
 /// unknown fields (`T` denies them) are 400.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
@@ -30,6 +30,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                     StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge,
                     _ => Error::bad_request(rejection.body_text()),
                 })?;
+        // Every body of the API is an object, and serde would also build a struct
+        // from an array of its fields.
+        let first_byte = bytes.iter().find(|byte| !byte.is_ascii_whitespace());
+        if first_byte != Some(&b'{') {
+            return Err(Error::bad_request("the body is not a JSON object"));
+        }
         serde_json::from_slice(&bytes)
             .map(Self)
             .map_err(Error::bad_request)
