@@ -2,6 +2,8 @@
 //! short `main`; the handlers live here so that tests and the local harness call
 //! exactly what the Lambdas call.
 
+pub mod auth;
+pub mod extract;
 pub mod lambda;
 pub mod routes;
 pub mod state;

@@ -7,6 +7,8 @@ pub mod database;
 pub mod domain;
 pub mod error;
 pub mod limits;
+pub mod pages;
+pub mod passwords;
 pub mod publisher;
 pub mod queries;
 pub mod settings;

@@ -1,6 +1,25 @@
-//! Example data for `./scripts/develop`: loaded only into an empty database.
+//! Example data for `./scripts/develop`: loaded only into an empty database. A user
+//! with a network of three sensors, each with configurations and a week of hourly
+//! measurements and logs, stored through the same queries the functions use.
 
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use sensorium_shared::domain::{
+    AccessToken, Attribute, Identifier, NetworkName, Password, Revision, SensorName, Severity,
+    Timestamp, UserName,
+};
+use sensorium_shared::passwords;
+use sensorium_shared::queries::logs::{NewLogMessage, create_log_messages};
+use sensorium_shared::queries::measurements::{NewMeasurement, create_measurements};
+use sensorium_shared::queries::{configurations, networks, sensors, sessions, users};
 use sqlx::PgPool;
+
+const USER_NAME: &str = "demo";
+const PASSWORD: &str = "sensorium-demo";
+const NETWORK_NAME: &str = "botanical-garden";
+const SENSOR_NAMES: [&str; 3] = ["greenhouse", "orchard", "pond"];
+const HOURS_OF_DATA: usize = 7 * 24;
 
 pub async fn run(pool: &PgPool) -> anyhow::Result<()> {
     let users: i64 = sqlx::query_scalar(r#"SELECT count(*) FROM "user""#)
@@ -10,6 +29,115 @@ pub async fn run(pool: &PgPool) -> anyhow::Result<()> {
         tracing::info!("the database holds data already; no example data loaded");
         return Ok(());
     }
-    tracing::info!("example data comes with the REST API");
+    let password_hash = passwords::hash_password(Password::parse(PASSWORD)?).await?;
+    let user_identifier = Identifier::new();
+    let network_identifier = Identifier::new();
+    let access_token = AccessToken::generate();
+    let now = Timestamp::now().as_seconds();
+
+    let mut transaction = pool.begin().await?;
+    users::create_user(
+        &mut *transaction,
+        user_identifier,
+        &UserName::parse(USER_NAME)?,
+        &password_hash,
+    )
+    .await?;
+    sessions::create_session(&mut *transaction, &access_token, user_identifier).await?;
+    networks::create_network(
+        &mut *transaction,
+        network_identifier,
+        &NetworkName::parse(NETWORK_NAME)?,
+    )
+    .await?;
+    networks::create_permission(&mut *transaction, user_identifier, network_identifier).await?;
+    for (index, sensor_name) in SENSOR_NAMES.into_iter().enumerate() {
+        let sensor_identifier = Identifier::new();
+        sensors::create_sensor(
+            &mut *transaction,
+            sensor_identifier,
+            network_identifier,
+            &SensorName::parse(sensor_name)?,
+        )
+        .await?;
+        for interval in [300, 60] {
+            let value = serde_json::Map::from_iter([
+                ("measurement_interval".to_string(), interval.into()),
+                ("led".to_string(), true.into()),
+            ]);
+            configurations::create_configuration(&mut *transaction, sensor_identifier, &value)
+                .await?
+                .context("the sensor was just created")?;
+        }
+        let measurements = example_measurements(sensor_identifier, index as f64, now)?;
+        create_measurements(&mut *transaction, &measurements).await?;
+        let log_messages = example_log_messages(sensor_identifier, now)?;
+        create_log_messages(&mut *transaction, &log_messages).await?;
+    }
+    transaction.commit().await?;
+
+    println!("Example data loaded. Log in with:");
+    println!("  user name:    {USER_NAME}");
+    println!("  password:     {PASSWORD}");
+    println!("  access token: {}", access_token.expose());
+    println!("  network:      {network_identifier} ({NETWORK_NAME})");
     Ok(())
+}
+
+/// One measurement an hour over the last week: a daily temperature curve and humidity.
+fn example_measurements(
+    sensor_identifier: Identifier,
+    offset: f64,
+    now: f64,
+) -> anyhow::Result<Vec<NewMeasurement>> {
+    let temperature = Attribute::parse("temperature")?;
+    let humidity = Attribute::parse("humidity")?;
+    (0..HOURS_OF_DATA)
+        .map(|hour| {
+            let timestamp = now - (HOURS_OF_DATA - hour) as f64 * 3600.0;
+            let phase = (hour % 24) as f64 / 24.0 * std::f64::consts::TAU;
+            let value = BTreeMap::from([
+                (temperature.clone(), 18.0 + offset + 6.0 * phase.sin()),
+                (humidity.clone(), 0.6 - 0.15 * phase.sin()),
+            ]);
+            Ok(NewMeasurement {
+                sensor_identifier,
+                timestamp: Timestamp::parse(timestamp)?,
+                revision: Some(Revision::parse(1)?),
+                value,
+                receipt_timestamp: Timestamp::parse(timestamp + 0.5)?,
+                position: 0,
+            })
+        })
+        .collect()
+}
+
+/// A boot message, and a recurring warning and an error over the last week.
+fn example_log_messages(
+    sensor_identifier: Identifier,
+    now: f64,
+) -> anyhow::Result<Vec<NewLogMessage>> {
+    let messages = [
+        (HOURS_OF_DATA, Severity::Info, "booted", None),
+        (100, Severity::Warning, "battery low", Some("3.41 V")),
+        (50, Severity::Warning, "battery low", Some("3.38 V")),
+        (20, Severity::Error, "sd card write failed", Some("errno 5")),
+        (2, Severity::Warning, "battery low", Some("3.35 V")),
+    ];
+    messages
+        .into_iter()
+        .map(|(hours_ago, severity, subject, details)| {
+            let timestamp = now - hours_ago as f64 * 3600.0;
+            Ok(NewLogMessage {
+                sensor_identifier,
+                timestamp: Timestamp::parse(timestamp)?,
+                severity,
+                subject: subject.into(),
+                details: details.map(Into::into),
+                revision: Some(Revision::parse(1)?),
+                receipt_timestamp: Timestamp::parse(timestamp + 0.5)?,
+                position: 0,
+            })
+        })
+        .collect()
 }

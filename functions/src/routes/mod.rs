@@ -1,21 +1,74 @@
 //! The REST API: one router per route function. The Lambda binary of a function
 //! serves its router through `lambda_http`; the harness merges them all.
 
+pub mod configurations;
+pub mod logs;
+pub mod measurements;
+pub mod networks;
+pub mod sensors;
 pub mod status;
+pub mod users;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
+use sensorium_shared::limits::MAXIMUM_BODY_SIZE;
 
 use crate::AppState;
 
 /// The route table: method, path and the function that serves it. `infra/` and the
 /// OpenAPI document must declare exactly these (checked by tests).
-pub const ROUTES: &[(&str, &str, &str)] = &[("GET", "/status", "status")];
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    ("GET", "/status", "status"),
+    ("POST", "/users", "users"),
+    ("POST", "/authentication", "users"),
+    ("POST", "/networks", "networks"),
+    ("GET", "/networks", "networks"),
+    ("GET", "/networks/{network_identifier}", "networks"),
+    ("GET", "/networks/{network_identifier}/sensors", "sensors"),
+    ("POST", "/networks/{network_identifier}/sensors", "sensors"),
+    (
+        "PUT",
+        "/networks/{network_identifier}/sensors/{sensor_identifier}",
+        "sensors",
+    ),
+    (
+        "POST",
+        "/networks/{network_identifier}/sensors/{sensor_identifier}/configurations",
+        "configurations",
+    ),
+    (
+        "GET",
+        "/networks/{network_identifier}/sensors/{sensor_identifier}/configurations",
+        "configurations",
+    ),
+    (
+        "GET",
+        "/networks/{network_identifier}/sensors/{sensor_identifier}/measurements",
+        "measurements",
+    ),
+    (
+        "GET",
+        "/networks/{network_identifier}/sensors/{sensor_identifier}/logs",
+        "logs",
+    ),
+    (
+        "GET",
+        "/networks/{network_identifier}/sensors/{sensor_identifier}/logs/aggregates",
+        "logs",
+    ),
+];
 
 /// Every route function's router, by function name.
 pub fn function_router(function: &str, state: AppState) -> Option<Router> {
     let router = match function {
         "status" => status::router(),
+        "users" => users::router(),
+        "networks" => networks::router(),
+        "sensors" => sensors::router(),
+        "configurations" => configurations::router(),
+        "measurements" => measurements::router(),
+        "logs" => logs::router(),
         _ => return None,
     };
     Some(finish(router, state))
@@ -23,15 +76,24 @@ pub fn function_router(function: &str, state: AppState) -> Option<Router> {
 
 /// All routes in one router, as the local harness serves them.
 pub fn router(state: AppState) -> Router {
-    finish(Router::new().merge(status::router()), state)
+    let router = Router::new()
+        .merge(status::router())
+        .merge(users::router())
+        .merge(networks::router())
+        .merge(sensors::router())
+        .merge(configurations::router())
+        .merge(measurements::router())
+        .merge(logs::router());
+    finish(router, state)
 }
 
-/// What every router shares: JSON 404 and 405 answers.
+/// What every router shares: the body size limit and JSON 404 and 405 answers.
 fn finish(router: Router<AppState>, state: AppState) -> Router {
     router
         .fallback(|| async { sensorium_shared::error::error_response(StatusCode::NOT_FOUND) })
         .method_not_allowed_fallback(|| async {
             sensorium_shared::error::error_response(StatusCode::METHOD_NOT_ALLOWED)
         })
+        .layer(DefaultBodyLimit::max(MAXIMUM_BODY_SIZE))
         .with_state(state)
 }

@@ -105,6 +105,96 @@ pub async fn delete_expired_logs(executor: impl PgExecutor<'_>) -> Result<u64, s
     Ok(result.rows_affected())
 }
 
+use crate::limits::PAGE_SIZE;
+use crate::pages::{Direction, PageRequest, ascending};
+
+/// A stored log message as the REST API returns it.
+#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+pub struct LogMessage {
+    pub severity: Severity,
+    pub subject: String,
+    pub details: Option<String>,
+    pub revision: Option<Revision>,
+    pub creation_timestamp: Timestamp,
+}
+
+/// A page of the sensor's log messages by creation time, ascending.
+pub async fn read_log_messages(
+    executor: impl PgExecutor<'_>,
+    sensor_identifier: Identifier,
+    page: PageRequest<Timestamp>,
+) -> Result<Vec<LogMessage>, sqlx::Error> {
+    let query = match page.direction {
+        Direction::Next => sqlx::query_as(
+            r#"
+            SELECT severity, subject, details, revision, creation_timestamp
+            FROM log
+            WHERE sensor_identifier = $1 AND creation_timestamp > $2
+            ORDER BY creation_timestamp, fingerprint
+            LIMIT $3
+            "#,
+        ),
+        Direction::Previous => sqlx::query_as(
+            r#"
+            SELECT severity, subject, details, revision, creation_timestamp
+            FROM log
+            WHERE sensor_identifier = $1 AND creation_timestamp < $2
+            ORDER BY creation_timestamp DESC, fingerprint DESC
+            LIMIT $3
+            "#,
+        ),
+    };
+    let rows = query
+        .bind(sensor_identifier)
+        .bind(page.timestamp_bound())
+        .bind(PAGE_SIZE)
+        .fetch_all(executor)
+        .await?;
+    Ok(ascending(page.direction, rows))
+}
+
+/// The sensor's warnings or errors of one subject, summarized.
+#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+pub struct LogAggregate {
+    pub severity: Severity,
+    pub subject: String,
+    /// The revision of the group's oldest log message.
+    pub min_revision: Option<Revision>,
+    /// The revision of the group's newest log message.
+    pub max_revision: Option<Revision>,
+    pub min_creation_timestamp: Timestamp,
+    pub max_creation_timestamp: Timestamp,
+    pub count: i64,
+}
+
+/// The sensor's warnings and errors grouped by severity and subject, ordered by the
+/// time of each group's newest log message.
+pub async fn read_log_aggregates(
+    executor: impl PgExecutor<'_>,
+    sensor_identifier: Identifier,
+) -> Result<Vec<LogAggregate>, sqlx::Error> {
+    sqlx::query_as(
+        r#"
+        SELECT
+            severity,
+            subject,
+            (array_agg(revision ORDER BY creation_timestamp, position))[1] AS min_revision,
+            (array_agg(revision ORDER BY creation_timestamp DESC, position DESC))[1]
+                AS max_revision,
+            min(creation_timestamp) AS min_creation_timestamp,
+            max(creation_timestamp) AS max_creation_timestamp,
+            count(*) AS count
+        FROM log
+        WHERE sensor_identifier = $1 AND severity <> 'info'
+        GROUP BY severity, subject
+        ORDER BY max_creation_timestamp, severity, subject
+        "#,
+    )
+    .bind(sensor_identifier)
+    .fetch_all(executor)
+    .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -112,6 +112,106 @@ pub async fn create_measurements(
     Ok(count as u64)
 }
 
+use chrono::{DateTime, Utc};
+
+use crate::limits::{AGGREGATION_WINDOW_DAYS, PAGE_SIZE};
+use crate::pages::{Direction, PageRequest, ascending};
+
+/// A stored measurement as the REST API returns it.
+#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+pub struct Measurement {
+    /// Passed through as stored: never parsed into a tree and serialized again.
+    pub value: Box<serde_json::value::RawValue>,
+    pub revision: Option<Revision>,
+    pub creation_timestamp: Timestamp,
+}
+
+/// A page of the sensor's measurements by creation time, ascending.
+pub async fn read_measurements(
+    executor: impl PgExecutor<'_>,
+    sensor_identifier: Identifier,
+    page: PageRequest<Timestamp>,
+) -> Result<Vec<Measurement>, sqlx::Error> {
+    let query = match page.direction {
+        Direction::Next => sqlx::query_as(
+            r#"
+            SELECT value, revision, creation_timestamp
+            FROM measurement
+            WHERE sensor_identifier = $1 AND creation_timestamp > $2
+            ORDER BY creation_timestamp, fingerprint
+            LIMIT $3
+            "#,
+        ),
+        Direction::Previous => sqlx::query_as(
+            r#"
+            SELECT value, revision, creation_timestamp
+            FROM measurement
+            WHERE sensor_identifier = $1 AND creation_timestamp < $2
+            ORDER BY creation_timestamp DESC, fingerprint DESC
+            LIMIT $3
+            "#,
+        ),
+    };
+    let rows = query
+        .bind(sensor_identifier)
+        .bind(page.timestamp_bound())
+        .bind(PAGE_SIZE)
+        .fetch_all(executor)
+        .await?;
+    Ok(ascending(page.direction, rows))
+}
+
+/// The average of one attribute over one hour.
+#[derive(Debug, serde::Serialize)]
+pub struct HourlyAverage {
+    pub bucket_timestamp: Timestamp,
+    pub average: f64,
+}
+
+#[derive(sqlx::FromRow)]
+struct HourlyAverageRow {
+    attribute: String,
+    bucket_timestamp: DateTime<Utc>,
+    average: f64,
+}
+
+/// Per attribute, the hourly averages of the sensor's measurements of the aggregation
+/// window, sorted by time.
+pub async fn read_measurement_aggregates(
+    executor: impl PgExecutor<'_>,
+    sensor_identifier: Identifier,
+) -> Result<BTreeMap<String, Vec<HourlyAverage>>, sqlx::Error> {
+    let rows: Vec<HourlyAverageRow> = sqlx::query_as(
+        r#"
+        SELECT
+            data_point.key AS attribute,
+            to_timestamp(floor(extract(epoch FROM measurement.creation_timestamp) / 3600) * 3600)
+                AS bucket_timestamp,
+            avg(data_point.value::double precision) AS average
+        FROM measurement, jsonb_each(measurement.value) AS data_point
+        WHERE measurement.sensor_identifier = $1
+            AND measurement.creation_timestamp > now() - make_interval(days => $2)
+        GROUP BY 1, 2
+        ORDER BY 1, 2
+        "#,
+    )
+    .bind(sensor_identifier)
+    .bind(AGGREGATION_WINDOW_DAYS as i32)
+    .fetch_all(executor)
+    .await?;
+    let mut aggregates: BTreeMap<String, Vec<HourlyAverage>> = BTreeMap::new();
+    for row in rows {
+        aggregates
+            .entry(row.attribute)
+            .or_default()
+            .push(HourlyAverage {
+                bucket_timestamp: Timestamp::from_datetime(row.bucket_timestamp),
+                average: row.average,
+            });
+    }
+    Ok(aggregates)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

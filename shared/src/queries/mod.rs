@@ -2,5 +2,10 @@
 //! like the queries of the original server (`create_measurements`,
 //! `read_configurations`), each taking any executor (pool, connection, transaction).
 
+pub mod configurations;
 pub mod logs;
 pub mod measurements;
+pub mod networks;
+pub mod sensors;
+pub mod sessions;
+pub mod users;

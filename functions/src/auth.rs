@@ -1,0 +1,125 @@
+//! Authentication (a bearer token of a known session) and authorization (permission
+//! on a network), checked in the contract's order: 401, then 404, then 403.
+
+use sensorium_shared::Error;
+use sensorium_shared::domain::{AccessToken, Identifier};
+use sensorium_shared::queries::sessions::{self, Access};
+
+use crate::AppState;
+use crate::extract::Authorization;
+
+impl Authorization {
+    /// The token of an `Authorization: Bearer <token>` header; anything else is 401.
+    pub fn access_token(&self) -> Result<AccessToken, Error> {
+        let value = self.0.as_ref().ok_or(Error::Unauthorized)?;
+        let value = value.to_str().map_err(|_| Error::Unauthorized)?;
+        let (scheme, token) = value.split_once(' ').ok_or(Error::Unauthorized)?;
+        // Authentication schemes are case-insensitive (RFC 9110, section 11.1).
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(Error::Unauthorized);
+        }
+        AccessToken::parse(token).map_err(|_| Error::Unauthorized)
+    }
+}
+
+/// The user the request's token was given to.
+pub async fn authenticate(
+    state: &AppState,
+    authorization: &Authorization,
+) -> Result<Identifier, Error> {
+    let access_token = authorization.access_token()?;
+    sessions::read_session_user(&state.pool, &access_token)
+        .await?
+        .ok_or(Error::Unauthorized)
+}
+
+/// The user of the request, who has permission on the existing network.
+pub async fn authorize_network(
+    state: &AppState,
+    authorization: &Authorization,
+    network_identifier: Identifier,
+) -> Result<Identifier, Error> {
+    let access_token = authorization.access_token()?;
+    let access =
+        sessions::read_access(&state.pool, &access_token, network_identifier, None).await?;
+    check(access, false)
+}
+
+/// The user of the request, who has permission on the existing network, which holds
+/// the sensor.
+pub async fn authorize_sensor(
+    state: &AppState,
+    authorization: &Authorization,
+    network_identifier: Identifier,
+    sensor_identifier: Identifier,
+) -> Result<Identifier, Error> {
+    let access_token = authorization.access_token()?;
+    let access = sessions::read_access(
+        &state.pool,
+        &access_token,
+        network_identifier,
+        Some(sensor_identifier),
+    )
+    .await?;
+    check(access, true)
+}
+
+fn check(access: Access, needs_sensor: bool) -> Result<Identifier, Error> {
+    let user_identifier = access.user_identifier.ok_or(Error::Unauthorized)?;
+    if !access.network_exists || (needs_sensor && !access.sensor_exists) {
+        return Err(Error::NotFound);
+    }
+    if !access.permitted {
+        return Err(Error::Forbidden);
+    }
+    Ok(user_identifier)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn authorization(value: &str) -> Authorization {
+        Authorization(Some(HeaderValue::from_str(value).unwrap()))
+    }
+
+    #[test]
+    fn only_bearer_headers_with_well_formed_tokens_are_accepted() {
+        let token = "0123456789abcdef".repeat(4);
+        for value in [format!("Bearer {token}"), format!("bearer {token}")] {
+            assert!(authorization(&value).access_token().is_ok(), "{value}");
+        }
+        for value in [
+            token.clone(),
+            format!("Basic {token}"),
+            format!("Bearer  {token}"),
+            format!("Bearer {}", token.to_uppercase()),
+            format!("Bearer {token}0"),
+            "Bearer".to_string(),
+            String::new(),
+        ] {
+            assert!(authorization(&value).access_token().is_err(), "{value:?}");
+        }
+        assert!(Authorization(None).access_token().is_err());
+    }
+
+    #[test]
+    fn checks_go_unauthorized_then_not_found_then_forbidden() {
+        let user = Some(Identifier::new());
+        let status = |user_identifier, network_exists, sensor_exists, permitted, needs_sensor| {
+            let access = Access {
+                user_identifier,
+                network_exists,
+                sensor_exists,
+                permitted,
+            };
+            check(access, needs_sensor).map_err(|error| error.status().as_u16())
+        };
+        assert_eq!(status(None, false, false, false, true), Err(401));
+        assert_eq!(status(user, false, false, false, false), Err(404));
+        assert_eq!(status(user, true, false, false, true), Err(404));
+        assert_eq!(status(user, true, false, false, false), Err(403));
+        assert_eq!(status(user, true, true, true, true), Ok(user.unwrap()));
+    }
+}

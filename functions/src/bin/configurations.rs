@@ -1,0 +1,8 @@
+//! The `configurations` route function: the configurations of a sensor: create, page.
+
+use sensorium_functions::lambda;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda::serve_routes("configurations").await
+}

@@ -1,0 +1,8 @@
+//! The `logs` route function: the log messages of a sensor: pages and aggregates.
+
+use sensorium_functions::lambda;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda::serve_routes("logs").await
+}

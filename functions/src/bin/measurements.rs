@@ -1,0 +1,8 @@
+//! The `measurements` route function: the measurements of a sensor: pages and hourly averages.
+
+use sensorium_functions::lambda;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda::serve_routes("measurements").await
+}

@@ -1,0 +1,8 @@
+//! The `networks` route function: `POST /networks`, `GET /networks` and `GET /networks/{network_identifier}`.
+
+use sensorium_functions::lambda;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda::serve_routes("networks").await
+}

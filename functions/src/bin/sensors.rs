@@ -1,0 +1,8 @@
+//! The `sensors` route function: the sensors of a network: list, create, rename.
+
+use sensorium_functions::lambda;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda::serve_routes("sensors").await
+}

@@ -1,0 +1,8 @@
+//! The `users` route function: `POST /users` and `POST /authentication`.
+
+use sensorium_functions::lambda;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda::serve_routes("users").await
+}

@@ -1,0 +1,105 @@
+//! Request parts parsed into domain types. A request that does not parse is refused
+//! with 400 (413 for a body over the limit) before anything else is looked at; the
+//! Authorization header is only taken here, to be checked after parsing succeeded.
+
+use std::convert::Infallible;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use sensorium_shared::Error;
+use sensorium_shared::domain::Identifier;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+/// A JSON object of at most `MAXIMUM_BODY_SIZE` bytes (the limit is a layer of every
+/// router), deserialized into `T`: not JSON, not an object, invalid values and
+/// unknown fields (`T` denies them) are 400.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Error> {
+        let bytes =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection| match rejection.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge,
+                    _ => Error::bad_request(rejection.body_text()),
+                })?;
+        // Every body of the API is an object, and serde would also build a struct
+        // from an array of its fields.
+        let first_byte = bytes.iter().find(|byte| !byte.is_ascii_whitespace());
+        if first_byte != Some(&b'{') {
+            return Err(Error::bad_request("the body is not a JSON object"));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(Error::bad_request)
+    }
+}
+
+/// Path parameters deserialized into `T`; a malformed identifier is 400.
+#[derive(Debug)]
+pub struct PathParameters<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathParameters<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(parameters)| Self(parameters))
+            .map_err(|rejection| Error::bad_request(rejection.body_text()))
+    }
+}
+
+/// Query parameters deserialized into `T`; invalid values and unknown parameters
+/// (`T` denies them) are 400.
+#[derive(Debug)]
+pub struct QueryParameters<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParameters<T> {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(parameters)| Self(parameters))
+            .map_err(|rejection| Error::bad_request(rejection.body_text()))
+    }
+}
+
+/// The raw `Authorization` header, if any. Taking it never fails, so that a request
+/// that is both invalid and unauthenticated gets 400: see `crate::auth`.
+#[derive(Debug)]
+pub struct Authorization(pub Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Authorization {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        Ok(Self(parts.headers.get(header::AUTHORIZATION).cloned()))
+    }
+}
+
+/// `/networks/{network_identifier}`
+#[derive(Debug, Deserialize)]
+pub struct NetworkPath {
+    pub network_identifier: Identifier,
+}
+
+/// `/networks/{network_identifier}/sensors/{sensor_identifier}`
+#[derive(Debug, Deserialize)]
+pub struct SensorPath {
+    pub network_identifier: Identifier,
+    pub sensor_identifier: Identifier,
+}
+
+/// The query of a route that takes no parameters: any parameter is unknown, so 400.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}

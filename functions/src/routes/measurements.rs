@@ -1,0 +1,67 @@
+//! `/networks/{network_identifier}/sensors/{sensor_identifier}/measurements`: pages
+//! of a sensor's measurements, or their hourly averages.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use sensorium_shared::Error;
+use sensorium_shared::domain::Timestamp;
+use sensorium_shared::pages::{Direction, PageRequest};
+use sensorium_shared::queries::measurements;
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::auth::authorize_sensor;
+use crate::extract::{Authorization, PathParameters, QueryParameters, SensorPath};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/networks/{network_identifier}/sensors/{sensor_identifier}/measurements",
+        get(read_measurements),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasurementsQuery {
+    pub direction: Option<Direction>,
+    pub creation_timestamp: Option<Timestamp>,
+    #[serde(default)]
+    pub aggregate: bool,
+}
+
+/// A page of measurements (cursor `creation_timestamp`), or with `aggregate=true`
+/// the hourly averages per attribute of the last 28 days.
+pub async fn read_measurements(
+    State(state): State<AppState>,
+    PathParameters(path): PathParameters<SensorPath>,
+    QueryParameters(query): QueryParameters<MeasurementsQuery>,
+    authorization: Authorization,
+) -> Result<Response, Error> {
+    // Paging parameters mean nothing to the aggregation: refuse rather than ignore.
+    if query.aggregate && (query.direction.is_some() || query.creation_timestamp.is_some()) {
+        return Err(Error::bad_request(
+            "aggregate=true takes no direction or creation_timestamp",
+        ));
+    }
+    authorize_sensor(
+        &state,
+        &authorization,
+        path.network_identifier,
+        path.sensor_identifier,
+    )
+    .await?;
+    if query.aggregate {
+        let aggregates =
+            measurements::read_measurement_aggregates(&state.pool, path.sensor_identifier).await?;
+        return Ok(Json(aggregates).into_response());
+    }
+    let page = PageRequest {
+        direction: query.direction.unwrap_or_default(),
+        cursor: query.creation_timestamp,
+    };
+    let measurements =
+        measurements::read_measurements(&state.pool, path.sensor_identifier, page).await?;
+    Ok(Json(measurements).into_response())
+}

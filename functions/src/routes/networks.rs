@@ -1,0 +1,76 @@
+//! `/networks`: create networks, list the caller's, and a network's overview.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use sensorium_shared::Error;
+use sensorium_shared::domain::{Identifier, NetworkName};
+use sensorium_shared::queries::networks::{self, Network, SensorActivity};
+use serde::{Deserialize, Serialize};
+
+use crate::AppState;
+use crate::auth::{authenticate, authorize_network};
+use crate::extract::{
+    Authorization, JsonBody, NetworkPath, NoQuery, PathParameters, QueryParameters,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/networks", get(read_networks).post(create_network))
+        .route("/networks/{network_identifier}", get(read_network))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewNetwork {
+    pub network_name: NetworkName,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CreatedNetwork {
+    pub network_identifier: Identifier,
+}
+
+/// Creates the network and gives its creator permission on it: 409 if the name is taken.
+pub async fn create_network(
+    State(state): State<AppState>,
+    authorization: Authorization,
+    JsonBody(network): JsonBody<NewNetwork>,
+) -> Result<(StatusCode, Json<CreatedNetwork>), Error> {
+    let user_identifier = authenticate(&state, &authorization).await?;
+    let network_identifier = Identifier::new();
+    let mut transaction = state.pool.begin().await?;
+    networks::create_network(&mut *transaction, network_identifier, &network.network_name).await?;
+    networks::create_permission(&mut *transaction, user_identifier, network_identifier).await?;
+    transaction.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedNetwork { network_identifier }),
+    ))
+}
+
+/// The networks the caller has permission on.
+pub async fn read_networks(
+    State(state): State<AppState>,
+    QueryParameters(NoQuery {}): QueryParameters<NoQuery>,
+    authorization: Authorization,
+) -> Result<Json<Vec<Network>>, Error> {
+    let user_identifier = authenticate(&state, &authorization).await?;
+    Ok(Json(
+        networks::read_networks(&state.pool, user_identifier).await?,
+    ))
+}
+
+/// Per sensor of the network, its measurement counts per 4-hour bucket.
+pub async fn read_network(
+    State(state): State<AppState>,
+    PathParameters(path): PathParameters<NetworkPath>,
+    QueryParameters(NoQuery {}): QueryParameters<NoQuery>,
+    authorization: Authorization,
+) -> Result<Json<Vec<SensorActivity>>, Error> {
+    authorize_network(&state, &authorization, path.network_identifier).await?;
+    Ok(Json(
+        networks::read_network_activity(&state.pool, path.network_identifier).await?,
+    ))
+}

@@ -1,0 +1,129 @@
+//! Networks, the permissions users have on them, and their overview.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+
+use crate::domain::{Identifier, NetworkName, SensorName, Timestamp};
+use crate::limits::{AGGREGATION_WINDOW_DAYS, BUCKET_SECONDS};
+
+/// Stores a new network; a taken name fails with a unique violation.
+pub async fn create_network(
+    executor: impl PgExecutor<'_>,
+    network_identifier: Identifier,
+    network_name: &NetworkName,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO network (identifier, name) VALUES ($1, $2)")
+        .bind(network_identifier)
+        .bind(network_name)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// Gives the user permission on the network.
+pub async fn create_permission(
+    executor: impl PgExecutor<'_>,
+    user_identifier: Identifier,
+    network_identifier: Identifier,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO permission (user_identifier, network_identifier) VALUES ($1, $2)")
+        .bind(user_identifier)
+        .bind(network_identifier)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+pub struct Network {
+    pub network_identifier: Identifier,
+    pub network_name: NetworkName,
+}
+
+/// The networks the user has permission on, by name.
+pub async fn read_networks(
+    executor: impl PgExecutor<'_>,
+    user_identifier: Identifier,
+) -> Result<Vec<Network>, sqlx::Error> {
+    sqlx::query_as(
+        r#"
+        SELECT network.identifier AS network_identifier, network.name AS network_name
+        FROM permission
+        JOIN network ON network.identifier = permission.network_identifier
+        WHERE permission.user_identifier = $1
+        ORDER BY network.name
+        "#,
+    )
+    .bind(user_identifier)
+    .fetch_all(executor)
+    .await
+}
+
+/// One sensor in the network overview: its measurement counts per 4-hour bucket, as
+/// two parallel arrays sorted by time.
+#[derive(Debug, serde::Serialize)]
+pub struct SensorActivity {
+    pub sensor_identifier: Identifier,
+    pub sensor_name: SensorName,
+    pub bucket_timestamps: Vec<Timestamp>,
+    pub measurement_counts: Vec<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SensorActivityRow {
+    sensor_identifier: Identifier,
+    sensor_name: SensorName,
+    bucket_timestamps: Vec<DateTime<Utc>>,
+    measurement_counts: Vec<i64>,
+}
+
+/// Every sensor of the network by name, with the buckets of the aggregation window
+/// that hold measurements (from the counts kept on ingest, not the measurements).
+pub async fn read_network_activity(
+    executor: impl PgExecutor<'_>,
+    network_identifier: Identifier,
+) -> Result<Vec<SensorActivity>, sqlx::Error> {
+    let rows: Vec<SensorActivityRow> = sqlx::query_as(
+        r#"
+        SELECT
+            sensor.identifier AS sensor_identifier,
+            sensor.name AS sensor_name,
+            coalesce(
+                array_agg(bucket.bucket_timestamp ORDER BY bucket.bucket_timestamp)
+                    FILTER (WHERE bucket.bucket_timestamp IS NOT NULL),
+                '{}'
+            ) AS bucket_timestamps,
+            coalesce(
+                array_agg(bucket.measurement_count ORDER BY bucket.bucket_timestamp)
+                    FILTER (WHERE bucket.bucket_timestamp IS NOT NULL),
+                '{}'
+            ) AS measurement_counts
+        FROM sensor
+        LEFT JOIN measurement_bucket AS bucket
+            ON bucket.sensor_identifier = sensor.identifier
+            -- The bucket that holds the window's start counts too.
+            AND bucket.bucket_timestamp > now() - make_interval(days => $2, secs => $3)
+        WHERE sensor.network_identifier = $1
+        GROUP BY sensor.identifier, sensor.name
+        ORDER BY sensor.name
+        "#,
+    )
+    .bind(network_identifier)
+    .bind(AGGREGATION_WINDOW_DAYS as i32)
+    .bind(BUCKET_SECONDS as f64)
+    .fetch_all(executor)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| SensorActivity {
+            sensor_identifier: row.sensor_identifier,
+            sensor_name: row.sensor_name,
+            bucket_timestamps: row
+                .bucket_timestamps
+                .into_iter()
+                .map(Timestamp::from_datetime)
+                .collect(),
+            measurement_counts: row.measurement_counts,
+        })
+        .collect())
+}
