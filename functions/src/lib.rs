@@ -2,8 +2,10 @@
 //! short `main`; the handlers live here so that tests and the local harness call
 //! exactly what the Lambdas call.
 
+pub mod jobs;
 pub mod lambda;
 pub mod routes;
 pub mod state;
+pub mod topics;
 
 pub use state::AppState;

@@ -2,5 +2,7 @@
 //! like the queries of the original server (`create_measurements`,
 //! `read_configurations`), each taking any executor (pool, connection, transaction).
 
+pub mod ingest;
 pub mod logs;
 pub mod measurements;
+pub mod outbox;
