@@ -1,12 +1,18 @@
 //! What the `main` of every Lambda binary does: telemetry, settings from the
 //! environment, the pool and the adapters built once, then the runtime loop.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use sensorium_shared::publisher::ScheduledOnly;
 use sensorium_shared::settings::{self, Deployment};
 use sensorium_shared::{database, telemetry};
+use sqlx::PgPool;
 
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::LambdaEvent;
+
+use crate::topics::Topic;
 use crate::{AppState, routes};
 
 /// Connections per Lambda instance: one request at a time runs in each, and RDS
@@ -25,4 +31,40 @@ pub async fn serve_routes(function: &str) -> Result<(), lambda_http::Error> {
     let router = routes::function_router(function, state)
         .ok_or_else(|| format!("no route function is named {function}"))?;
     lambda_http::run(router).await
+}
+
+/// Runs the topic function of `topic` on the SQS batches of its queue.
+pub async fn serve_topic(topic: Topic) -> Result<(), lambda_runtime::Error> {
+    telemetry::init();
+    let pool = database::connect(
+        &settings::database_url()?,
+        settings::database_max_connections(LAMBDA_POOL_SIZE)?,
+    )?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        |event: LambdaEvent<SqsEvent>| {
+            let pool = pool.clone();
+            async move { Ok::<_, lambda_runtime::Error>(topic.handle(&pool, event).await) }
+        },
+    ))
+    .await
+}
+
+/// Runs a scheduled function: each event (whatever its content) runs `job` once.
+pub async fn serve_scheduled<F, Fut>(job: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(PgPool) -> Fut,
+    Fut: Future<Output = Result<(), sqlx::Error>>,
+{
+    telemetry::init();
+    let pool = database::connect(
+        &settings::database_url()?,
+        settings::database_max_connections(LAMBDA_POOL_SIZE)?,
+    )?;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        |_: LambdaEvent<serde_json::Value>| {
+            let run = job(pool.clone());
+            async move { run.await.map_err(lambda_runtime::Error::from) }
+        },
+    ))
+    .await
 }

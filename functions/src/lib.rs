@@ -4,8 +4,10 @@
 
 pub mod auth;
 pub mod extract;
+pub mod jobs;
 pub mod lambda;
 pub mod routes;
 pub mod state;
+pub mod topics;
 
 pub use state::AppState;

@@ -2,6 +2,8 @@
 //! server stands in for API Gateway, an MQTT bridge for IoT Core's topic rules and
 //! SQS, and timers for the schedules.
 
+pub mod bridge;
 pub mod mqtt;
+pub mod publisher;
 pub mod seed;
 pub mod server;

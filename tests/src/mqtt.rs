@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use rumqttc::{AsyncClient, Event, EventLoop, Packet, Transport};
+use rumqttc::{Event, EventLoop, Packet, Transport};
 
 /// Longest wait between two connection attempts.
 const MAXIMUM_BACKOFF: Duration = Duration::from_secs(10);
@@ -65,11 +65,4 @@ pub async fn drive(mut event_loop: EventLoop, mut on_event: impl FnMut(Event)) {
             }
         }
     }
-}
-
-/// Connects and keeps the connection up; the bridge replaces this.
-pub async fn run_connection(options: MqttOptions) {
-    let (_client, event_loop): (AsyncClient, EventLoop) =
-        AsyncClient::new(options.into_inner(), 1024);
-    drive(event_loop, |_| {}).await;
 }

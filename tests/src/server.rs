@@ -1,29 +1,64 @@
-//! The harness proper: the HTTP server, the MQTT bridge and the timers, until
-//! Ctrl-C or SIGTERM.
+//! The harness proper: the HTTP server, the MQTT bridge, the configuration outbox and
+//! the timers, until Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use sensorium_functions::jobs::retain_logs;
 use sensorium_functions::{AppState, routes};
-use sensorium_shared::publisher::ScheduledOnly;
+use sensorium_shared::error::ErrorChain;
 use sensorium_shared::settings::{self, Deployment};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::mqtt::MqttOptions;
+use crate::publisher::{MqttPublisher, OutboxWaker};
+
+/// How often the log retention job runs (and once at start).
+const RETENTION_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 pub async fn run(pool: PgPool) -> anyhow::Result<()> {
     let address = settings::http_address()?;
-    let mqtt_url = settings::mqtt_url()?;
-    let state = AppState::new(pool, Deployment::from_env(), Arc::new(ScheduledOnly));
+    let mqtt = MqttOptions::from_url(&settings::mqtt_url()?, &settings::mqtt_client_id())?;
     let listener = TcpListener::bind(address)
         .await
         .with_context(|| format!("binding {address}"))?;
-    let mqtt = crate::mqtt::MqttOptions::from_url(&mqtt_url, &settings::mqtt_client_id())?;
-    let bridge = tokio::spawn(crate::mqtt::run_connection(mqtt));
+    let (background, outbox) = spawn_background(pool.clone(), mqtt);
+    let state = AppState::new(pool, Deployment::from_env(), outbox);
     tracing::info!(%address, "serving HTTP");
     let served = serve(listener, state).await;
-    bridge.abort();
+    drop(background);
     served
+}
+
+/// Starts what runs beside the HTTP server: the bridge, the outbox with its sweep,
+/// and the log retention timer. Returns them (dropping the set stops them) and the
+/// trigger that wakes the outbox.
+pub fn spawn_background(pool: PgPool, mqtt: MqttOptions) -> (JoinSet<()>, Arc<OutboxWaker>) {
+    let waker = Arc::new(OutboxWaker::default());
+    let publisher = Arc::new(MqttPublisher::new(mqtt.clone()));
+    let mut tasks = JoinSet::new();
+    tasks.spawn(crate::bridge::run(mqtt, pool.clone()));
+    tasks.spawn(crate::publisher::run_outbox(
+        pool.clone(),
+        publisher,
+        waker.clone(),
+    ));
+    tasks.spawn(run_retention(pool));
+    (tasks, waker)
+}
+
+async fn run_retention(pool: PgPool) {
+    let mut interval = tokio::time::interval(RETENTION_INTERVAL);
+    loop {
+        interval.tick().await;
+        if let Err(error) = retain_logs::run(&pool).await {
+            tracing::warn!(error = %ErrorChain(&error), "the log retention job failed");
+        }
+    }
 }
 
 /// Serves every route function's routes on `listener` until shutdown is signalled.

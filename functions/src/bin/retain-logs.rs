@@ -1,0 +1,9 @@
+//! The scheduled log retention function: any event runs it.
+
+use sensorium_functions::jobs::retain_logs;
+use sensorium_functions::lambda;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda::serve_scheduled(|pool| async move { retain_logs::run(&pool).await.map(|_| ()) }).await
+}

@@ -1,0 +1,4 @@
+//! The scheduled functions: on a schedule in the cloud, on a timer in the harness.
+
+pub mod publish_configurations;
+pub mod retain_logs;

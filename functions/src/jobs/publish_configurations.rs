@@ -1,0 +1,53 @@
+//! The configuration outbox's sweep: publishes each sensor's newest unpublished
+//! configuration to `configurations/<sensor>` (retained, QoS 1) and records the
+//! publication once the broker accepted it. A failed publication leaves the row
+//! unpublished for the next sweep, so a broker outage only delays it.
+
+use sensorium_shared::error::ErrorChain;
+use sensorium_shared::publisher::{PublishError, Publisher};
+use sensorium_shared::queries::outbox::{
+    read_unpublished_configurations, update_publication_timestamp,
+};
+use sqlx::PgPool;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error("reading or updating the outbox failed")]
+    Database(#[from] sqlx::Error),
+    #[error("the broker did not accept a configuration")]
+    Publish(#[from] PublishError),
+}
+
+/// One sweep over the outbox. Returns how many configurations were published; stops
+/// at the first publication that fails, as the others would fail alike.
+pub async fn run(pool: &PgPool, publisher: &dyn Publisher) -> Result<usize, SweepError> {
+    let configurations = read_unpublished_configurations(pool).await?;
+    let mut published = 0;
+    for configuration in configurations {
+        let topic = format!("configurations/{}", configuration.sensor_identifier);
+        let payload = serde_json::json!({
+            "revision": configuration.revision,
+            "configuration": configuration.value,
+        });
+        if let Err(error) = publisher
+            .publish(&topic, payload.to_string().into_bytes())
+            .await
+        {
+            tracing::warn!(
+                sensor_identifier = %configuration.sensor_identifier,
+                topic,
+                error = %ErrorChain(&error),
+                "publishing a configuration failed; the next sweep retries"
+            );
+            return Err(error.into());
+        }
+        update_publication_timestamp(
+            pool,
+            configuration.sensor_identifier,
+            configuration.revision,
+        )
+        .await?;
+        published += 1;
+    }
+    Ok(published)
+}

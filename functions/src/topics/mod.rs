@@ -1,0 +1,281 @@
+//! The topic functions: one per sensor topic, each taking SQS batches of bridge
+//! envelopes. Per message: envelope, topic and payload checks, then element-by-element
+//! validation; what can never be stored is logged and dropped. The rows of a whole
+//! batch go to PostgreSQL in one statement; only a transient database failure makes
+//! messages fail, named in `batchItemFailures` so that just those are retried.
+
+pub mod elements;
+pub mod envelope;
+mod heartbeats;
+mod log_messages;
+mod measurements;
+
+use std::collections::HashSet;
+use std::future::Future;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::LambdaEvent;
+use sensorium_shared::domain::{Identifier, Timestamp};
+use sensorium_shared::error::{ErrorChain, is_transient};
+use sensorium_shared::queries::ingest::read_existing_sensor_identifiers;
+use sqlx::PgPool;
+
+use self::elements::Element;
+
+/// The sensor topics the server subscribes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    Measurements,
+    Heartbeats,
+    LogMessages,
+}
+
+impl Topic {
+    pub const ALL: [Topic; 3] = [Topic::Measurements, Topic::Heartbeats, Topic::LogMessages];
+
+    /// The first topic level; the second is the sensor identifier.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Topic::Measurements => measurements::Measurements::PREFIX,
+            Topic::Heartbeats => heartbeats::Heartbeats::PREFIX,
+            Topic::LogMessages => log_messages::LogMessages::PREFIX,
+        }
+    }
+
+    /// The subscription that receives this topic of every sensor.
+    pub fn filter(self) -> String {
+        format!("{}/+", self.prefix())
+    }
+
+    /// The topic of a message published to `topic`, by its first level.
+    pub fn of(topic: &str) -> Option<Topic> {
+        let prefix = topic.split('/').next()?;
+        Topic::ALL
+            .into_iter()
+            .find(|known| known.prefix() == prefix)
+    }
+
+    /// Runs this topic's function on a batch.
+    pub async fn handle(self, pool: &PgPool, event: LambdaEvent<SqsEvent>) -> SqsBatchResponse {
+        match self {
+            Topic::Measurements => handle_batch::<measurements::Measurements>(pool, event).await,
+            Topic::Heartbeats => handle_batch::<heartbeats::Heartbeats>(pool, event).await,
+            Topic::LogMessages => handle_batch::<log_messages::LogMessages>(pool, event).await,
+        }
+    }
+}
+
+/// What differs between the topic functions: the elements, the rows they become,
+/// and the statement that stores a batch of rows.
+trait SensorTopic {
+    const PREFIX: &'static str;
+    type Element: Element;
+    type Row: Send + Sync;
+
+    fn row(
+        element: Self::Element,
+        sensor_identifier: Identifier,
+        receipt_timestamp: Timestamp,
+        position: i32,
+    ) -> Self::Row;
+
+    fn store(
+        pool: &PgPool,
+        rows: &[Self::Row],
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
+}
+
+/// A message whose payload passed the checks: the rows of its good elements.
+struct Decoded<R> {
+    message_id: String,
+    sensor_identifier: Identifier,
+    rows: Vec<R>,
+}
+
+async fn handle_batch<T: SensorTopic>(
+    pool: &PgPool,
+    event: LambdaEvent<SqsEvent>,
+) -> SqsBatchResponse {
+    let decoded = event
+        .payload
+        .records
+        .into_iter()
+        .filter_map(decode::<T>)
+        .filter(|message| !message.rows.is_empty())
+        .collect();
+    let failed = store_batch::<T>(pool, decoded).await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failed
+        .into_iter()
+        .map(|message_id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message_id;
+            failure
+        })
+        .collect();
+    response
+}
+
+/// The message's id, sensor and rows, or `None` (logged) when nothing of it can be
+/// stored.
+fn decode<T: SensorTopic>(record: SqsMessage) -> Option<Decoded<T::Row>> {
+    let message_id = record.message_id.unwrap_or_default();
+    let envelope = match envelope::decode(record.body.as_deref().unwrap_or_default()) {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            tracing::warn!(%message_id, %error, "dropped a queue message that is not an envelope");
+            return None;
+        }
+    };
+    let topic = envelope.topic.as_str();
+    let sensor = match topic.split_once('/') {
+        Some((prefix, sensor)) if prefix == T::PREFIX => sensor,
+        _ => {
+            tracing::warn!(%message_id, topic, "dropped a message of another topic");
+            return None;
+        }
+    };
+    let Ok(sensor_identifier) = Identifier::parse(sensor) else {
+        tracing::warn!(
+            %message_id,
+            topic,
+            sensor_identifier = sensor,
+            "dropped a message: malformed sensor identifier"
+        );
+        return None;
+    };
+    let elements = match elements::parse_elements::<T::Element>(&envelope.payload) {
+        Ok(elements) => elements,
+        Err(error) => {
+            tracing::warn!(
+                %message_id,
+                topic,
+                %sensor_identifier,
+                %error,
+                "dropped a message: malformed payload"
+            );
+            return None;
+        }
+    };
+    let mut rows = Vec::with_capacity(elements.len());
+    for (position, element) in elements.into_iter().enumerate() {
+        match element {
+            Ok(element) => rows.push(T::row(
+                element,
+                sensor_identifier,
+                envelope.receipt_timestamp,
+                position as i32,
+            )),
+            Err(error) => tracing::warn!(
+                %message_id,
+                topic,
+                %sensor_identifier,
+                position,
+                %error,
+                "dropped a malformed element"
+            ),
+        }
+    }
+    Some(Decoded {
+        message_id,
+        sensor_identifier,
+        rows,
+    })
+}
+
+/// Stores the rows of the decoded messages, those of unknown sensors dropped.
+/// Returns the ids of the messages that failed and may succeed when retried.
+async fn store_batch<T: SensorTopic>(pool: &PgPool, decoded: Vec<Decoded<T::Row>>) -> Vec<String> {
+    if decoded.is_empty() {
+        return Vec::new();
+    }
+    let sensor_identifiers: Vec<Identifier> = decoded
+        .iter()
+        .map(|message| message.sensor_identifier)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let existing = match read_existing_sensor_identifiers(pool, &sensor_identifiers).await {
+        Ok(existing) => existing,
+        Err(error) => {
+            // Without knowing the sensors nothing can be stored; a database error
+            // never drops a message, as that could lose good ones.
+            tracing::error!(topic = T::PREFIX, error = %ErrorChain(&error), "reading the sensors failed");
+            return decoded
+                .into_iter()
+                .map(|message| message.message_id)
+                .collect();
+        }
+    };
+    // One statement for the batch, with each message's rows remembered as a range,
+    // and the rows of unknown sensors left out: the insert would fail on them.
+    let mut rows = Vec::new();
+    let mut messages = Vec::new();
+    for message in decoded {
+        if !existing.contains(&message.sensor_identifier) {
+            tracing::warn!(
+                message_id = %message.message_id,
+                topic = T::PREFIX,
+                sensor_identifier = %message.sensor_identifier,
+                "dropped a message: unknown sensor"
+            );
+            continue;
+        }
+        let start = rows.len();
+        rows.extend(message.rows);
+        messages.push((
+            message.message_id,
+            message.sensor_identifier,
+            start..rows.len(),
+        ));
+    }
+    if messages.is_empty() {
+        return Vec::new();
+    }
+    let error = match T::store(pool, &rows).await {
+        Ok(_) => return Vec::new(),
+        Err(error) => error,
+    };
+    if is_transient(&error) {
+        tracing::warn!(
+            topic = T::PREFIX,
+            error = %ErrorChain(&error),
+            messages = messages.len(),
+            "storing a batch failed; its messages will be retried"
+        );
+        return messages
+            .into_iter()
+            .map(|(message_id, ..)| message_id)
+            .collect();
+    }
+    // One bad message must not keep the others out: store them one by one.
+    tracing::warn!(
+        topic = T::PREFIX,
+        error = %ErrorChain(&error),
+        "storing a batch failed; storing its messages one by one"
+    );
+    let mut failed = Vec::new();
+    for (message_id, sensor_identifier, range) in messages {
+        match T::store(pool, &rows[range]).await {
+            Ok(_) => {}
+            Err(error) if is_transient(&error) => {
+                tracing::warn!(
+                    %message_id,
+                    topic = T::PREFIX,
+                    %sensor_identifier,
+                    error = %ErrorChain(&error),
+                    "storing a message failed; it will be retried"
+                );
+                failed.push(message_id);
+            }
+            Err(error) => tracing::error!(
+                %message_id,
+                topic = T::PREFIX,
+                %sensor_identifier,
+                error = %ErrorChain(&error),
+                "dropped a message the database refuses"
+            ),
+        }
+    }
+    failed
+}

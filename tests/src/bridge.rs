@@ -1,0 +1,172 @@
+//! The bridge: what IoT Core's topic rules and SQS do in the cloud. An MQTT client of
+//! the broker with a persistent session subscribes with QoS 1 to the sensor topics,
+//! wraps each message into the envelope, groups them per topic into queue-shaped
+//! batches and calls the topic functions. A message is acknowledged to the broker only
+//! once its batch item succeeded, so a crash means redelivery, never loss; failed
+//! items are retried with backoff before the next batch of their topic, which keeps
+//! the messages of a sensor in order.
+
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use lambda_runtime::{Context, LambdaEvent};
+use rumqttc::{AsyncClient, Event, Packet, Publish, QoS, SubscribeFilter};
+use sensorium_functions::topics::{Topic, envelope};
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use crate::mqtt::{self, MqttOptions};
+
+/// Most messages in one batch, like an SQS event source's batch size.
+const BATCH_SIZE: usize = 500;
+/// How long a batch waits for more messages after its first one arrived.
+const BATCH_WINDOW: Duration = Duration::from_millis(5);
+/// The largest MQTT packet: a bigger limit than the broker's would make the client
+/// drop the connection on a large message, and the broker redeliver it forever.
+const MAXIMUM_PACKET_SIZE: usize = 268_435_460;
+const INITIAL_RETRY_DELAY: Duration = Duration::from_millis(100);
+const MAXIMUM_RETRY_DELAY: Duration = Duration::from_secs(5);
+
+/// A message as it came from the broker, with the time it arrived.
+struct Received {
+    publish: Publish,
+    received_at: i64,
+}
+
+/// Runs the bridge until the task is dropped: the connection, and one worker per
+/// topic that batches, calls the topic function and acknowledges.
+pub async fn run(mut options: MqttOptions, pool: PgPool) {
+    options
+        .inner_mut()
+        .set_manual_acks(true)
+        .set_max_packet_size(MAXIMUM_PACKET_SIZE, MAXIMUM_PACKET_SIZE);
+    // Room for the acknowledgements of a few batches.
+    let (client, event_loop) = AsyncClient::new(options.into_inner(), 4 * BATCH_SIZE);
+    let mut workers = JoinSet::new();
+    let mut senders = Vec::new();
+    for topic in Topic::ALL {
+        // Unbounded, yet bounded in effect: the broker sends at most its in-flight
+        // window of messages before the bridge acknowledges some.
+        let (sender, receiver) = mpsc::unbounded_channel();
+        senders.push((topic, sender));
+        workers.spawn(work(topic, receiver, client.clone(), pool.clone()));
+    }
+    let subscriptions: Vec<SubscribeFilter> = Topic::ALL
+        .iter()
+        .map(|topic| SubscribeFilter::new(topic.filter(), QoS::AtLeastOnce))
+        .collect();
+    let subscriber = client.clone();
+    mqtt::drive(event_loop, move |event| match event {
+        // Again on every connection: a broker that lost the session (restarted
+        // without persistence) has forgotten the subscriptions.
+        Event::Incoming(Packet::ConnAck(_)) => {
+            if let Err(error) = subscriber.try_subscribe_many(subscriptions.clone()) {
+                tracing::error!(%error, "subscribing to the sensor topics failed");
+            }
+        }
+        Event::Incoming(Packet::Publish(publish)) => {
+            let received = Received {
+                publish,
+                received_at: chrono::Utc::now().timestamp_millis(),
+            };
+            let topic = Topic::of(&received.publish.topic);
+            match senders.iter().find(|(known, _)| Some(*known) == topic) {
+                Some((_, sender)) => {
+                    // Fails only while the harness shuts down; the broker redelivers.
+                    let _ = sender.send(received);
+                }
+                None => {
+                    tracing::warn!(
+                        topic = received.publish.topic,
+                        "dropped a message of an unknown topic"
+                    );
+                    let _ = subscriber.try_ack(&received.publish);
+                }
+            }
+        }
+        _ => {}
+    })
+    .await;
+}
+
+/// Batches the messages of one topic, hands each batch to the topic function and
+/// acknowledges what it stored, retrying what failed until it succeeds.
+async fn work(
+    topic: Topic,
+    mut receiver: mpsc::UnboundedReceiver<Received>,
+    client: AsyncClient,
+    pool: PgPool,
+) {
+    let mut batch = Vec::with_capacity(BATCH_SIZE);
+    while let Some(first) = receiver.recv().await {
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
+        while batch.len() < BATCH_SIZE {
+            match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                Ok(Some(received)) => batch.push(received),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        deliver(topic, &mut batch, &client, &pool).await;
+    }
+}
+
+/// Calls the topic function until every message of `batch` is handled, acknowledging
+/// each as soon as it is. Empties `batch`.
+async fn deliver(topic: Topic, batch: &mut Vec<Received>, client: &AsyncClient, pool: &PgPool) {
+    let mut pending: Vec<usize> = (0..batch.len()).collect();
+    let mut delay = INITIAL_RETRY_DELAY;
+    loop {
+        // The record ids are the messages' indices in the batch.
+        let mut event = SqsEvent::default();
+        event.records = pending
+            .iter()
+            .map(|&index| {
+                let received = &batch[index];
+                let mut record = SqsMessage::default();
+                record.message_id = Some(index.to_string());
+                record.body = Some(envelope::encode(
+                    &received.publish.topic,
+                    &received.publish.payload,
+                    received.received_at,
+                ));
+                record
+            })
+            .collect();
+        let response = topic
+            .handle(pool, LambdaEvent::new(event, Context::default()))
+            .await;
+        let failed: Vec<usize> = response
+            .batch_item_failures
+            .iter()
+            .filter_map(|failure| failure.item_identifier.parse().ok())
+            .collect();
+        for &index in &pending {
+            if !failed.contains(&index) {
+                acknowledge(client, &batch[index].publish).await;
+            }
+        }
+        if failed.is_empty() {
+            break;
+        }
+        pending.retain(|index| failed.contains(index));
+        tracing::warn!(
+            topic = topic.prefix(),
+            failed = pending.len(),
+            retry_in_ms = delay.as_millis() as u64,
+            "the topic function failed messages; retrying them"
+        );
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(MAXIMUM_RETRY_DELAY);
+    }
+    batch.clear();
+}
+
+async fn acknowledge(client: &AsyncClient, publish: &Publish) {
+    // Fails only when the connection task has stopped, i.e. during shutdown: the
+    // broker then redelivers the message, which is stored only once.
+    if let Err(error) = client.ack(publish).await {
+        tracing::debug!(%error, "acknowledging a message failed");
+    }
+}
