@@ -50,10 +50,11 @@ pub async fn serve_topic(topic: Topic) -> Result<(), lambda_runtime::Error> {
 }
 
 /// Runs a scheduled function: each event (whatever its content) runs `job` once.
-pub async fn serve_scheduled<F, Fut>(job: F) -> Result<(), lambda_runtime::Error>
+pub async fn serve_scheduled<F, Fut, E>(job: F) -> Result<(), lambda_runtime::Error>
 where
     F: Fn(PgPool) -> Fut,
-    Fut: Future<Output = Result<(), sqlx::Error>>,
+    Fut: Future<Output = Result<(), E>>,
+    E: Into<lambda_runtime::Error>,
 {
     telemetry::init();
     let pool = database::connect(
@@ -63,7 +64,7 @@ where
     lambda_runtime::run(lambda_runtime::service_fn(
         |_: LambdaEvent<serde_json::Value>| {
             let run = job(pool.clone());
-            async move { run.await.map_err(lambda_runtime::Error::from) }
+            async move { run.await.map_err(Into::into) }
         },
     ))
     .await

@@ -3,6 +3,7 @@
 //! exactly what the Lambdas call.
 
 pub mod auth;
+pub mod cloud;
 pub mod extract;
 pub mod jobs;
 pub mod lambda;

@@ -81,3 +81,10 @@ pub fn mqtt_client_id() -> String {
 fn optional(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())
 }
+
+/// `IOT_DATA_ENDPOINT`: the account's AWS IoT data endpoint, where the cloud
+/// publisher sends configurations (`aws iot describe-endpoint --endpoint-type
+/// iot:Data-ATS`, with `https://` before it).
+pub fn iot_data_endpoint() -> Result<String, SettingsError> {
+    optional("IOT_DATA_ENDPOINT").ok_or(SettingsError::Missing("IOT_DATA_ENDPOINT"))
+}
