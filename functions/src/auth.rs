@@ -38,10 +38,18 @@ pub async fn authenticate(
     authorization: &Authorization,
 ) -> Result<Authorized, Error> {
     let access_token = authorization.access_token()?;
+    let key = (access_token.hash(), None, None);
     let mut connection = state.pool.acquire().await?;
+    if let Some(user_identifier) = state.access_cache.get(&key) {
+        return Ok(Authorized {
+            user_identifier,
+            connection,
+        });
+    }
     let user_identifier = sessions::read_session_user(&mut *connection, &access_token)
         .await?
         .ok_or(Error::Unauthorized)?;
+    state.access_cache.insert(key, user_identifier);
     Ok(Authorized {
         user_identifier,
         connection,
@@ -81,7 +89,18 @@ async fn authorize(
     sensor_identifier: Option<Identifier>,
 ) -> Result<Authorized, Error> {
     let access_token = authorization.access_token()?;
+    let key = (
+        access_token.hash(),
+        Some(network_identifier),
+        sensor_identifier,
+    );
     let mut connection = state.pool.acquire().await?;
+    if let Some(user_identifier) = state.access_cache.get(&key) {
+        return Ok(Authorized {
+            user_identifier,
+            connection,
+        });
+    }
     let access = sessions::read_access(
         &mut *connection,
         &access_token,
@@ -90,6 +109,7 @@ async fn authorize(
     )
     .await?;
     let user_identifier = check(access, sensor_identifier.is_some())?;
+    state.access_cache.insert(key, user_identifier);
     Ok(Authorized {
         user_identifier,
         connection,
