@@ -4,6 +4,8 @@
 use sensorium_shared::Error;
 use sensorium_shared::domain::{AccessToken, Identifier};
 use sensorium_shared::queries::sessions::{self, Access};
+use sqlx::Postgres;
+use sqlx::pool::PoolConnection;
 
 use crate::AppState;
 use crate::extract::Authorization;
@@ -22,15 +24,36 @@ impl Authorization {
     }
 }
 
+/// A request that passed the checks: its user, and the pool connection the checks
+/// used, for the rest of the request. Every query on its own pool checkout would cost
+/// a round trip more: the pool pings a connection when it is given back.
+pub struct Authorized {
+    pub user_identifier: Identifier,
+    pub connection: PoolConnection<Postgres>,
+}
+
 /// The user the request's token was given to.
 pub async fn authenticate(
     state: &AppState,
     authorization: &Authorization,
-) -> Result<Identifier, Error> {
+) -> Result<Authorized, Error> {
     let access_token = authorization.access_token()?;
-    sessions::read_session_user(&state.pool, &access_token)
+    let key = (access_token.hash(), None, None);
+    let mut connection = state.pool.acquire().await?;
+    if let Some(user_identifier) = state.access_cache.get(&key) {
+        return Ok(Authorized {
+            user_identifier,
+            connection,
+        });
+    }
+    let user_identifier = sessions::read_session_user(&mut *connection, &access_token)
         .await?
-        .ok_or(Error::Unauthorized)
+        .ok_or(Error::Unauthorized)?;
+    state.access_cache.insert(key, user_identifier);
+    Ok(Authorized {
+        user_identifier,
+        connection,
+    })
 }
 
 /// The user of the request, who has permission on the existing network.
@@ -38,11 +61,8 @@ pub async fn authorize_network(
     state: &AppState,
     authorization: &Authorization,
     network_identifier: Identifier,
-) -> Result<Identifier, Error> {
-    let access_token = authorization.access_token()?;
-    let access =
-        sessions::read_access(&state.pool, &access_token, network_identifier, None).await?;
-    check(access, false)
+) -> Result<Authorized, Error> {
+    authorize(state, authorization, network_identifier, None).await
 }
 
 /// The user of the request, who has permission on the existing network, which holds
@@ -52,16 +72,48 @@ pub async fn authorize_sensor(
     authorization: &Authorization,
     network_identifier: Identifier,
     sensor_identifier: Identifier,
-) -> Result<Identifier, Error> {
-    let access_token = authorization.access_token()?;
-    let access = sessions::read_access(
-        &state.pool,
-        &access_token,
+) -> Result<Authorized, Error> {
+    authorize(
+        state,
+        authorization,
         network_identifier,
         Some(sensor_identifier),
     )
+    .await
+}
+
+async fn authorize(
+    state: &AppState,
+    authorization: &Authorization,
+    network_identifier: Identifier,
+    sensor_identifier: Option<Identifier>,
+) -> Result<Authorized, Error> {
+    let access_token = authorization.access_token()?;
+    let key = (
+        access_token.hash(),
+        Some(network_identifier),
+        sensor_identifier,
+    );
+    let mut connection = state.pool.acquire().await?;
+    if let Some(user_identifier) = state.access_cache.get(&key) {
+        return Ok(Authorized {
+            user_identifier,
+            connection,
+        });
+    }
+    let access = sessions::read_access(
+        &mut *connection,
+        &access_token,
+        network_identifier,
+        sensor_identifier,
+    )
     .await?;
-    check(access, true)
+    let user_identifier = check(access, sensor_identifier.is_some())?;
+    state.access_cache.insert(key, user_identifier);
+    Ok(Authorized {
+        user_identifier,
+        connection,
+    })
 }
 
 fn check(access: Access, needs_sensor: bool) -> Result<Identifier, Error> {

@@ -2,6 +2,7 @@
 //! short `main`; the handlers live here so that tests and the local harness call
 //! exactly what the Lambdas call.
 
+pub mod access_cache;
 pub mod auth;
 pub mod cloud;
 pub mod extract;

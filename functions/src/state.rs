@@ -8,6 +8,8 @@ use sensorium_shared::publisher::OutboxTrigger;
 use sensorium_shared::settings::Deployment;
 use sqlx::PgPool;
 
+use crate::access_cache::{ACCESS_CACHE_TIME_TO_LIVE, AccessCache};
+
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
@@ -15,6 +17,8 @@ pub struct AppState {
     /// When this process started, reported by `GET /status`.
     pub start_timestamp: DateTime<Utc>,
     pub outbox: Arc<dyn OutboxTrigger>,
+    /// Recent decisions of `crate::auth` that let requests through.
+    pub access_cache: Arc<AccessCache>,
 }
 
 impl AppState {
@@ -24,6 +28,7 @@ impl AppState {
             deployment: Arc::new(deployment),
             start_timestamp: Utc::now(),
             outbox,
+            access_cache: Arc::new(AccessCache::new(ACCESS_CACHE_TIME_TO_LIVE)),
         }
     }
 }

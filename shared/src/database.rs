@@ -15,5 +15,9 @@ pub fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
+        // A ping at every checkout would add a round trip to every request; a broken
+        // connection fails its query instead (503), and the ping the pool makes when
+        // a connection comes back weeds it out.
+        .test_before_acquire(false)
         .connect_lazy(url)
 }

@@ -10,7 +10,10 @@ const USAGE: &str = "usage: harness [serve | migrate | seed]";
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
     let command = std::env::args().nth(1);
-    let pool = database::connect(&settings::database_url()?, 16)?;
+    let pool = database::connect(
+        &settings::database_url()?,
+        settings::database_max_connections(16)?,
+    )?;
     match command.as_deref() {
         None | Some("serve") => sensorium_harness::server::run(pool).await,
         Some("migrate") => {

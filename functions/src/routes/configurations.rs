@@ -36,18 +36,21 @@ pub async fn create_configuration(
     // Any JSON object; arrays, strings, numbers, booleans and null do not deserialize.
     JsonBody(value): JsonBody<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<(StatusCode, Json<CreatedConfiguration>), Error> {
-    authorize_sensor(
+    let mut authorized = authorize_sensor(
         &state,
         &authorization,
         path.network_identifier,
         path.sensor_identifier,
     )
     .await?;
-    let revision =
-        configurations::create_configuration(&state.pool, path.sensor_identifier, &value)
-            .await?
-            // The sensor may have been deleted since it was authorized.
-            .ok_or(Error::NotFound)?;
+    let revision = configurations::create_configuration(
+        &mut *authorized.connection,
+        path.sensor_identifier,
+        &value,
+    )
+    .await?
+    // The sensor may have been deleted since it was authorized.
+    .ok_or(Error::NotFound)?;
     state.outbox.wake();
     Ok((StatusCode::CREATED, Json(CreatedConfiguration { revision })))
 }
@@ -67,7 +70,7 @@ pub async fn read_configurations(
     QueryParameters(query): QueryParameters<ConfigurationsQuery>,
     authorization: Authorization,
 ) -> Result<Json<Vec<Configuration>>, Error> {
-    authorize_sensor(
+    let mut authorized = authorize_sensor(
         &state,
         &authorization,
         path.network_identifier,
@@ -79,6 +82,11 @@ pub async fn read_configurations(
         cursor: query.revision,
     };
     Ok(Json(
-        configurations::read_configurations(&state.pool, path.sensor_identifier, page).await?,
+        configurations::read_configurations(
+            &mut *authorized.connection,
+            path.sensor_identifier,
+            page,
+        )
+        .await?,
     ))
 }

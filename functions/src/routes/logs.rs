@@ -41,7 +41,7 @@ pub async fn read_log_messages(
     QueryParameters(query): QueryParameters<LogsQuery>,
     authorization: Authorization,
 ) -> Result<Json<Vec<LogMessage>>, Error> {
-    authorize_sensor(
+    let mut authorized = authorize_sensor(
         &state,
         &authorization,
         path.network_identifier,
@@ -53,7 +53,7 @@ pub async fn read_log_messages(
         cursor: query.creation_timestamp,
     };
     Ok(Json(
-        logs::read_log_messages(&state.pool, path.sensor_identifier, page).await?,
+        logs::read_log_messages(&mut *authorized.connection, path.sensor_identifier, page).await?,
     ))
 }
 
@@ -64,7 +64,7 @@ pub async fn read_log_aggregates(
     QueryParameters(NoQuery {}): QueryParameters<NoQuery>,
     authorization: Authorization,
 ) -> Result<Json<Vec<LogAggregate>>, Error> {
-    authorize_sensor(
+    let mut authorized = authorize_sensor(
         &state,
         &authorization,
         path.network_identifier,
@@ -72,6 +72,6 @@ pub async fn read_log_aggregates(
     )
     .await?;
     Ok(Json(
-        logs::read_log_aggregates(&state.pool, path.sensor_identifier).await?,
+        logs::read_log_aggregates(&mut *authorized.connection, path.sensor_identifier).await?,
     ))
 }

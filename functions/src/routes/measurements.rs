@@ -45,7 +45,7 @@ pub async fn read_measurements(
             "aggregate=true takes no direction or creation_timestamp",
         ));
     }
-    authorize_sensor(
+    let mut authorized = authorize_sensor(
         &state,
         &authorization,
         path.network_identifier,
@@ -53,8 +53,11 @@ pub async fn read_measurements(
     )
     .await?;
     if query.aggregate {
-        let aggregates =
-            measurements::read_measurement_aggregates(&state.pool, path.sensor_identifier).await?;
+        let aggregates = measurements::read_measurement_aggregates(
+            &mut *authorized.connection,
+            path.sensor_identifier,
+        )
+        .await?;
         return Ok(Json(aggregates).into_response());
     }
     let page = PageRequest {
@@ -62,6 +65,7 @@ pub async fn read_measurements(
         cursor: query.creation_timestamp,
     };
     let measurements =
-        measurements::read_measurements(&state.pool, path.sensor_identifier, page).await?;
+        measurements::read_measurements(&mut *authorized.connection, path.sensor_identifier, page)
+            .await?;
     Ok(Json(measurements).into_response())
 }

@@ -8,6 +8,7 @@ use sensorium_shared::Error;
 use sensorium_shared::domain::{Identifier, NetworkName};
 use sensorium_shared::queries::networks::{self, Network, SensorActivity};
 use serde::{Deserialize, Serialize};
+use sqlx::Connection;
 
 use crate::AppState;
 use crate::auth::{authenticate, authorize_network};
@@ -38,11 +39,16 @@ pub async fn create_network(
     authorization: Authorization,
     JsonBody(network): JsonBody<NewNetwork>,
 ) -> Result<(StatusCode, Json<CreatedNetwork>), Error> {
-    let user_identifier = authenticate(&state, &authorization).await?;
+    let mut authorized = authenticate(&state, &authorization).await?;
     let network_identifier = Identifier::new();
-    let mut transaction = state.pool.begin().await?;
+    let mut transaction = authorized.connection.begin().await?;
     networks::create_network(&mut *transaction, network_identifier, &network.network_name).await?;
-    networks::create_permission(&mut *transaction, user_identifier, network_identifier).await?;
+    networks::create_permission(
+        &mut *transaction,
+        authorized.user_identifier,
+        network_identifier,
+    )
+    .await?;
     transaction.commit().await?;
     Ok((
         StatusCode::CREATED,
@@ -56,9 +62,9 @@ pub async fn read_networks(
     QueryParameters(NoQuery {}): QueryParameters<NoQuery>,
     authorization: Authorization,
 ) -> Result<Json<Vec<Network>>, Error> {
-    let user_identifier = authenticate(&state, &authorization).await?;
+    let mut authorized = authenticate(&state, &authorization).await?;
     Ok(Json(
-        networks::read_networks(&state.pool, user_identifier).await?,
+        networks::read_networks(&mut *authorized.connection, authorized.user_identifier).await?,
     ))
 }
 
@@ -69,8 +75,9 @@ pub async fn read_network(
     QueryParameters(NoQuery {}): QueryParameters<NoQuery>,
     authorization: Authorization,
 ) -> Result<Json<Vec<SensorActivity>>, Error> {
-    authorize_network(&state, &authorization, path.network_identifier).await?;
+    let mut authorized = authorize_network(&state, &authorization, path.network_identifier).await?;
     Ok(Json(
-        networks::read_network_activity(&state.pool, path.network_identifier).await?,
+        networks::read_network_activity(&mut *authorized.connection, path.network_identifier)
+            .await?,
     ))
 }

@@ -44,9 +44,9 @@ pub async fn read_sensors(
     QueryParameters(NoQuery {}): QueryParameters<NoQuery>,
     authorization: Authorization,
 ) -> Result<Json<Vec<Sensor>>, Error> {
-    authorize_network(&state, &authorization, path.network_identifier).await?;
+    let mut authorized = authorize_network(&state, &authorization, path.network_identifier).await?;
     Ok(Json(
-        sensors::read_sensors(&state.pool, path.network_identifier).await?,
+        sensors::read_sensors(&mut *authorized.connection, path.network_identifier).await?,
     ))
 }
 
@@ -57,10 +57,10 @@ pub async fn create_sensor(
     authorization: Authorization,
     JsonBody(body): JsonBody<SensorNameBody>,
 ) -> Result<(StatusCode, Json<SensorIdentifierBody>), Error> {
-    authorize_network(&state, &authorization, path.network_identifier).await?;
+    let mut authorized = authorize_network(&state, &authorization, path.network_identifier).await?;
     let sensor_identifier = Identifier::new();
     sensors::create_sensor(
-        &state.pool,
+        &mut *authorized.connection,
         sensor_identifier,
         path.network_identifier,
         &body.sensor_name,
@@ -79,7 +79,7 @@ pub async fn update_sensor(
     authorization: Authorization,
     JsonBody(body): JsonBody<SensorNameBody>,
 ) -> Result<Json<SensorIdentifierBody>, Error> {
-    authorize_sensor(
+    let mut authorized = authorize_sensor(
         &state,
         &authorization,
         path.network_identifier,
@@ -87,7 +87,7 @@ pub async fn update_sensor(
     )
     .await?;
     let updated = sensors::update_sensor_name(
-        &state.pool,
+        &mut *authorized.connection,
         path.sensor_identifier,
         path.network_identifier,
         &body.sensor_name,

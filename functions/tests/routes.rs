@@ -1,5 +1,6 @@
-//! The OpenAPI document and the route table describe the same API, and every route
-//! of the table is served by its function and by the harness's router.
+//! The OpenAPI document and the route table describe the same API, every route of the
+//! table is served by its function and by the harness's router, and a function reads
+//! its query from an API Gateway event.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -78,4 +79,53 @@ async fn every_route_is_served_by_its_function_and_by_the_merged_router() {
         }
     }
     assert!(routes::function_router("nothing", offline_state()).is_none());
+}
+
+/// An API Gateway HTTP API (v2) event for `GET {path}?{query}`, as the gateway sends it.
+fn gateway_event(path: &str, query: &str) -> lambda_http::Request {
+    let event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {"host": "api.example.com", "x-forwarded-proto": "https"},
+        "isBase64Encoded": false,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "domainName": "api.example.com",
+            "domainPrefix": "api",
+            "http": {
+                "method": "GET",
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "192.0.2.1",
+                "userAgent": "test"
+            },
+            "requestId": "request",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "28/Nov/2026:09:00:00 +0000",
+            "timeEpoch": 1795856400000u64
+        }
+    });
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+#[tokio::test]
+async fn a_function_validates_the_query_of_a_gateway_event() {
+    let identifier = "a4ac4e7c-47e2-4c4a-8f1a-0b0e8e3a2b1c";
+    let path = format!("/networks/{identifier}/sensors/{identifier}/measurements");
+    // A valid query passes validation and stops at the missing token; an invalid one
+    // is refused first, which proves the function saw it.
+    for (query, status) in [
+        ("direction=previous&creation_timestamp=1683645000.5", 401),
+        ("direction=sideways", 400),
+        ("creation_timestamp=-1", 400),
+        ("limit=5", 400),
+    ] {
+        let router = routes::function_router("measurements", offline_state()).unwrap();
+        let response = router.oneshot(gateway_event(&path, query)).await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{query}");
+    }
 }
