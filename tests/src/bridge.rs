@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use lambda_runtime::{Context, LambdaEvent};
-use rumqttc::{AsyncClient, Event, Packet, Publish, QoS, SubscribeFilter};
+use rumqttc::{AsyncClient, Event, Packet, Publish, QoS, SubscribeFilter, SubscribeReasonCode};
 use sensorium_functions::topics::{Topic, envelope};
 use sqlx::PgPool;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::mqtt::{self, MqttOptions};
@@ -36,7 +36,8 @@ struct Received {
 
 /// Runs the bridge until the task is dropped: the connection, and one worker per
 /// topic that batches, calls the topic function and acknowledges.
-pub async fn run(mut options: MqttOptions, pool: PgPool) {
+/// `subscribed` turns true once the broker confirmed the subscriptions.
+pub async fn run(mut options: MqttOptions, pool: PgPool, subscribed: watch::Sender<bool>) {
     options
         .inner_mut()
         .set_manual_acks(true)
@@ -63,6 +64,18 @@ pub async fn run(mut options: MqttOptions, pool: PgPool) {
         Event::Incoming(Packet::ConnAck(_)) => {
             if let Err(error) = subscriber.try_subscribe_many(subscriptions.clone()) {
                 tracing::error!(%error, "subscribing to the sensor topics failed");
+            }
+        }
+        Event::Incoming(Packet::SubAck(suback)) => {
+            if suback
+                .return_codes
+                .iter()
+                .all(|code| matches!(code, SubscribeReasonCode::Success(_)))
+            {
+                tracing::info!("subscribed to the sensor topics");
+                subscribed.send_replace(true);
+            } else {
+                tracing::error!(?suback.return_codes, "the broker refused a subscription");
             }
         }
         Event::Incoming(Packet::Publish(publish)) => {

@@ -12,6 +12,7 @@ use sensorium_shared::error::ErrorChain;
 use sensorium_shared::settings::{self, Deployment};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::mqtt::MqttOptions;
@@ -26,29 +27,41 @@ pub async fn run(pool: PgPool) -> anyhow::Result<()> {
     let listener = TcpListener::bind(address)
         .await
         .with_context(|| format!("binding {address}"))?;
-    let (background, outbox) = spawn_background(pool.clone(), mqtt);
-    let state = AppState::new(pool, Deployment::from_env(), outbox);
+    let background = spawn_background(pool.clone(), mqtt);
+    let state = AppState::new(pool, Deployment::from_env(), background.outbox.clone());
     tracing::info!(%address, "serving HTTP");
     let served = serve(listener, state).await;
     drop(background);
     served
 }
 
-/// Starts what runs beside the HTTP server: the bridge, the outbox with its sweep,
-/// and the log retention timer. Returns them (dropping the set stops them) and the
-/// trigger that wakes the outbox.
-pub fn spawn_background(pool: PgPool, mqtt: MqttOptions) -> (JoinSet<()>, Arc<OutboxWaker>) {
+/// What runs beside the HTTP server: the bridge, the outbox with its sweep, and the
+/// log retention timer. Dropping it stops them.
+pub struct Background {
+    pub tasks: JoinSet<()>,
+    /// Wakes the outbox; what route handlers call after creating a configuration.
+    pub outbox: Arc<OutboxWaker>,
+    /// True once the bridge is subscribed to the sensor topics.
+    pub subscribed: watch::Receiver<bool>,
+}
+
+pub fn spawn_background(pool: PgPool, mqtt: MqttOptions) -> Background {
     let waker = Arc::new(OutboxWaker::default());
+    let (subscribed_sender, subscribed) = watch::channel(false);
     let publisher = Arc::new(MqttPublisher::new(mqtt.clone()));
     let mut tasks = JoinSet::new();
-    tasks.spawn(crate::bridge::run(mqtt, pool.clone()));
+    tasks.spawn(crate::bridge::run(mqtt, pool.clone(), subscribed_sender));
     tasks.spawn(crate::publisher::run_outbox(
         pool.clone(),
         publisher,
         waker.clone(),
     ));
     tasks.spawn(run_retention(pool));
-    (tasks, waker)
+    Background {
+        tasks,
+        outbox: waker,
+        subscribed,
+    }
 }
 
 async fn run_retention(pool: PgPool) {

@@ -2,6 +2,8 @@
 //! database that `#[sqlx::test]` gives each test, and an HTTP client for it.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod mqtt;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

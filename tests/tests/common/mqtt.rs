@@ -1,0 +1,229 @@
+//! MQTT helpers of the end-to-end tests: the harness's background (bridge, outbox,
+//! timers) in process, a plain MQTT client as the sensor, rows created the way the
+//! REST API creates them, and a broker of the test's own to stop and restart.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, MqttOptions as ClientOptions, Packet, Publish, QoS};
+use sensorium_harness::mqtt::MqttOptions;
+use sensorium_harness::server::{Background, spawn_background};
+use sensorium_shared::domain::Identifier;
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::eventually;
+
+/// The broker `./scripts/test` started.
+pub fn broker_url() -> url::Url {
+    std::env::var("MQTT_URL")
+        .expect("MQTT_URL is set (run the tests through ./scripts/test)")
+        .parse()
+        .expect("MQTT_URL is a URL")
+}
+
+/// The bridge, outbox and timers against `url`, under a client id of their own so
+/// that tests running side by side do not take over each other's session; returns
+/// once the bridge is subscribed.
+pub async fn spawn_mqtt(pool: PgPool, url: &url::Url) -> Background {
+    let client_id = format!("bridge-{}", Identifier::new());
+    let options = MqttOptions::from_url(url, &client_id).unwrap();
+    let mut background = spawn_background(pool, options);
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        background.subscribed.wait_for(|subscribed| *subscribed),
+    )
+    .await
+    .expect("the bridge subscribes within 10 s")
+    .unwrap();
+    background
+}
+
+/// A network with one sensor, inserted as the REST API inserts them.
+pub async fn create_sensor(pool: &PgPool) -> Identifier {
+    let network = Identifier::new();
+    let sensor = Identifier::new();
+    sqlx::query("INSERT INTO network (identifier, name) VALUES ($1, $2)")
+        .bind(network)
+        .bind(format!("network-{}", &network.to_string()[..8]))
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO sensor (identifier, name, network_identifier) VALUES ($1, 'sensor', $2)",
+    )
+    .bind(sensor)
+    .bind(network)
+    .execute(pool)
+    .await
+    .unwrap();
+    sensor
+}
+
+/// A configuration with the sensor's next revision, inserted as the REST API does.
+pub async fn create_configuration(pool: &PgPool, sensor: Identifier, value: Value) -> i32 {
+    sqlx::query_scalar(
+        r#"
+        WITH bumped AS (
+            UPDATE sensor SET next_revision = next_revision + 1 WHERE identifier = $1
+            RETURNING next_revision - 1 AS revision
+        )
+        INSERT INTO configuration (sensor_identifier, revision, value)
+        SELECT $1, revision, $2 FROM bumped
+        RETURNING revision
+        "#,
+    )
+    .bind(sensor)
+    .bind(value)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// A plain MQTT client playing a sensor: publishes with QoS 1, and hands over what
+/// arrives on its subscriptions.
+pub struct Sensor {
+    pub client: AsyncClient,
+    pub received: mpsc::UnboundedReceiver<Publish>,
+    task: JoinHandle<()>,
+}
+
+impl Sensor {
+    pub fn connect(url: &url::Url) -> Self {
+        let port = url.port().unwrap_or(1883);
+        let mut options = ClientOptions::new(
+            format!("sensor-{}", Identifier::new()),
+            url.host_str().unwrap(),
+            port,
+        );
+        options
+            .set_max_packet_size(4 << 20, 4 << 20)
+            .set_keep_alive(Duration::from_secs(30))
+            .set_inflight(1000);
+        let (client, mut event_loop) = AsyncClient::new(options, 1000);
+        let (sender, received) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            loop {
+                match event_loop.poll().await {
+                    Ok(Event::Incoming(Packet::Publish(publish))) => {
+                        let _ = sender.send(publish);
+                    }
+                    Ok(_) => {}
+                    // The test's own broker may be down for a while.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        Self {
+            client,
+            received,
+            task,
+        }
+    }
+
+    pub async fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload.into())
+            .await
+            .unwrap();
+    }
+
+    pub async fn publish_json(&self, topic: &str, payload: Value) {
+        self.publish(topic, payload.to_string()).await;
+    }
+
+    /// The next message on a subscription, within `timeout`.
+    pub async fn next_message(&mut self, timeout: Duration) -> Option<Publish> {
+        tokio::time::timeout(timeout, self.received.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
+impl Drop for Sensor {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A Mosquitto of the test's own (from `$MOSQUITTO_BIN` and
+/// `$MOSQUITTO_CONF_TEMPLATE`, as `./scripts/test` exports them) on a fixed port, so
+/// that it can be stopped and started again at the same address.
+pub struct OwnBroker {
+    pub port: u16,
+    directory: PathBuf,
+    process: Option<Child>,
+}
+
+impl OwnBroker {
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let directory =
+            std::env::temp_dir().join(format!("sensorium-broker-{}", Identifier::new()));
+        std::fs::create_dir_all(&directory).unwrap();
+        let template = std::fs::read_to_string(
+            std::env::var("MOSQUITTO_CONF_TEMPLATE").expect("MOSQUITTO_CONF_TEMPLATE is set"),
+        )
+        .unwrap();
+        let user =
+            String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+        let configuration = template
+            .replace("@PORT@", &port.to_string())
+            .replace("@DIRECTORY@", directory.to_str().unwrap())
+            .replace("@USER@", user.trim());
+        std::fs::write(directory.join("mosquitto.conf"), configuration).unwrap();
+        let mut broker = Self {
+            port,
+            directory,
+            process: None,
+        };
+        broker.resume().await;
+        broker
+    }
+
+    pub fn url(&self) -> url::Url {
+        format!("mqtt://127.0.0.1:{}", self.port).parse().unwrap()
+    }
+
+    /// Starts the broker (again) and waits until it accepts connections.
+    pub async fn resume(&mut self) {
+        let process = Command::new(std::env::var("MOSQUITTO_BIN").expect("MOSQUITTO_BIN is set"))
+            .arg("-c")
+            .arg(self.directory.join("mosquitto.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.process = Some(process);
+        let port = self.port;
+        eventually(Duration::from_secs(10), || async move {
+            TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
+        })
+        .await
+        .expect("the broker listens within 10 s");
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill().unwrap();
+            process.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.directory);
+    }
+}
