@@ -158,7 +158,8 @@ mod tests {
 
     #[test]
     fn checks_go_unauthorized_then_not_found_then_forbidden() {
-        let user = Some(Identifier::new());
+        let identifier = Identifier::new();
+        let user = Some(identifier);
         let status = |user_identifier, network_exists, sensor_exists, permitted, needs_sensor| {
             let access = Access {
                 user_identifier,
@@ -172,6 +173,6 @@ mod tests {
         assert_eq!(status(user, false, false, false, false), Err(404));
         assert_eq!(status(user, true, false, false, true), Err(404));
         assert_eq!(status(user, true, false, false, false), Err(403));
-        assert_eq!(status(user, true, true, true, true), Ok(user.unwrap()));
+        assert_eq!(status(user, true, true, true, true), Ok(identifier));
     }
 }
