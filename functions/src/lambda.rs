@@ -50,10 +50,11 @@ pub async fn serve_topic(topic: Topic) -> Result<(), lambda_runtime::Error> {
 }
 
 /// Runs a scheduled function: each event (whatever its content) runs `job` once.
-pub async fn serve_scheduled<F, Fut>(job: F) -> Result<(), lambda_runtime::Error>
+pub async fn serve_scheduled<F, Fut, E>(job: F) -> Result<(), lambda_runtime::Error>
 where
     F: Fn(PgPool) -> Fut,
-    Fut: Future<Output = Result<(), sqlx::Error>>,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::error::Error + Send + Sync + 'static,
 {
     telemetry::init();
     let pool = database::connect(
