@@ -10,6 +10,11 @@ use sqlx::PgPool;
 
 const RECEIVED_AT: i64 = 1_700_000_000_250;
 
+/// A stored log: severity, subject, details, revision, position.
+type LogRow = (String, String, Option<String>, Option<i32>, i32);
+/// A configuration's acknowledgement: revision, acknowledgement and receipt time, success.
+type AcknowledgementRow = (i32, Option<f64>, Option<f64>, Option<bool>);
+
 async fn create_sensor(pool: &PgPool) -> Identifier {
     let network = Identifier::new();
     let sensor = Identifier::new();
@@ -282,7 +287,7 @@ async fn log_messages_are_stored_once_with_subject_and_details_cut(pool: PgPool)
         json_record("2", &topic, payload),
     ];
     assert!(handle(&pool, Topic::LogMessages, records).await.is_empty());
-    let rows: Vec<(String, String, Option<String>, Option<i32>, i32)> = sqlx::query_as(
+    let rows: Vec<LogRow> = sqlx::query_as(
         "SELECT severity::text, subject, details, revision, position FROM log WHERE sensor_identifier = $1 ORDER BY creation_timestamp",
     )
     .bind(sensor)
@@ -333,7 +338,7 @@ async fn the_first_heartbeat_of_a_revision_acknowledges_it(pool: PgPool) {
         ]}),
     )];
     assert!(handle(&pool, Topic::Heartbeats, later).await.is_empty());
-    let rows: Vec<(i32, Option<f64>, Option<f64>, Option<bool>)> = sqlx::query_as(
+    let rows: Vec<AcknowledgementRow> = sqlx::query_as(
         r#"
         SELECT revision, extract(epoch FROM acknowledgement_timestamp)::float8,
             extract(epoch FROM receipt_timestamp)::float8, success

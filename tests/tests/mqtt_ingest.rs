@@ -305,3 +305,64 @@ async fn the_same_message_published_twice_is_stored_once(pool: PgPool) {
     })
     .await;
 }
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn messages_failed_by_a_database_outage_are_retried_until_stored(pool: PgPool) {
+    let sensor_identifier = create_sensor(&pool).await;
+    // An outage as the topic function sees it: every insert fails with a transient
+    // error while the table `outage` holds a row.
+    sqlx::raw_sql(
+        r#"
+        CREATE TABLE outage ();
+        INSERT INTO outage DEFAULT VALUES;
+        -- Counts the refused attempts: sequences are not rolled back.
+        CREATE SEQUENCE refused_attempts;
+        CREATE FUNCTION refuse_during_outage() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF EXISTS (SELECT FROM outage) THEN
+                PERFORM nextval('refused_attempts');
+                RAISE EXCEPTION 'outage' USING ERRCODE = '57P03';
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_during_outage BEFORE INSERT ON measurement
+            FOR EACH ROW EXECUTE FUNCTION refuse_during_outage();
+        "#,
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let _mqtt = spawn_mqtt(pool.clone(), &broker_url()).await;
+    let sensor = Sensor::connect(&broker_url());
+    for timestamp in [1, 2, 3] {
+        sensor
+            .publish_json(
+                &format!("measurements/{sensor_identifier}"),
+                json!({"measurements": [{"timestamp": timestamp, "value": {"a": 1}}]}),
+            )
+            .await;
+    }
+    // The bridge has tried (and failed) at least once when the outage ends.
+    let attempted = common::eventually(STORED_WITHIN, || async {
+        let refused: bool = sqlx::query_scalar("SELECT is_called FROM refused_attempts")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        refused.then_some(())
+    })
+    .await;
+    assert!(attempted.is_some(), "the bridge never tried to store");
+    assert!(
+        measurement_timestamps(&pool, sensor_identifier)
+            .await
+            .is_empty()
+    );
+    sqlx::query("DELETE FROM outage")
+        .execute(&pool)
+        .await
+        .unwrap();
+    wait_for(vec![1.0, 2.0, 3.0], || {
+        measurement_timestamps(&pool, sensor_identifier)
+    })
+    .await;
+}

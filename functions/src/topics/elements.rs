@@ -56,8 +56,16 @@ pub trait Element: Sized {
     fn parse(value: serde_json::Value) -> Result<Self, String>;
 }
 
+/// Longest reason logged for a bad element: serde's message quotes the offending
+/// value, which a sensor may make a megabyte long.
+const MAXIMUM_REASON_LENGTH: usize = 200;
+
 fn deserialize<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
-    serde_json::from_value(value).map_err(|error| error.to_string())
+    serde_json::from_value(value).map_err(|error| {
+        let mut reason = error.to_string();
+        cut(&mut reason, MAXIMUM_REASON_LENGTH);
+        reason
+    })
 }
 
 /// A measurement: `timestamp`, optional `revision`, and 1 to 1024 finite numbers.
@@ -243,6 +251,18 @@ mod tests {
         for element in refused {
             assert!(!accepted::<LogMessage>(element.clone()), "{element}");
         }
+    }
+
+    #[test]
+    fn reasons_for_bad_elements_stay_short() {
+        let huge = "x".repeat(1 << 20);
+        let elements = parse::<Heartbeat>(json!({"heartbeats": [{"revision": huge}]}));
+        let reason = elements[0].as_ref().unwrap_err();
+        assert!(
+            reason.chars().count() <= MAXIMUM_REASON_LENGTH,
+            "{}",
+            reason.len()
+        );
     }
 
     #[test]

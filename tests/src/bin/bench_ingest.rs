@@ -152,7 +152,7 @@ async fn raw_broker_rate(url: &url::Url, workload: &Workload) -> anyhow::Result<
 /// (2): the rows through `COPY` into a table shaped like `measurement`.
 async fn copy_rate(pool: &PgPool, rows: &[NewMeasurement]) -> anyhow::Result<f64> {
     sqlx::raw_sql(
-        "DROP TABLE IF EXISTS bench_copy; CREATE UNLOGGED TABLE bench_copy (LIKE measurement INCLUDING ALL)",
+        "DROP TABLE IF EXISTS bench_copy; CREATE TABLE bench_copy (LIKE measurement INCLUDING ALL)",
     )
     .execute(pool)
     .await?;
