@@ -2,10 +2,12 @@
 //! the broker with a persistent session subscribes with QoS 1 to the sensor topics,
 //! wraps each message into the envelope, groups them per topic into queue-shaped
 //! batches and calls the topic functions. A message is acknowledged to the broker only
-//! once its batch item succeeded, so a crash means redelivery, never loss; failed
-//! items are retried with backoff before the next batch of their topic, which keeps
-//! the messages of a sensor in order.
+//! once its batch item succeeded, so a crash means redelivery, never loss. Each topic
+//! has a few lanes that store in parallel; a sensor's messages always take the same
+//! lane, and failed items are retried with backoff before the lane's next batch, which
+//! keeps the messages of a sensor in order.
 
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
@@ -20,6 +22,11 @@ use crate::mqtt::{self, MqttOptions};
 
 /// Most messages in one batch, like an SQS event source's batch size.
 const BATCH_SIZE: usize = 500;
+/// Most payload bytes in one batch: large messages make smaller batches, so that
+/// one statement does not hold up its lane for long.
+const BATCH_BYTES: usize = 1 << 20;
+/// Batches of one topic stored at the same time, each by a connection of its own.
+const LANES: usize = 4;
 /// How long a batch waits for more messages after its first one arrived.
 const BATCH_WINDOW: Duration = Duration::from_millis(5);
 /// The largest MQTT packet: a bigger limit than the broker's would make the client
@@ -45,13 +52,17 @@ pub async fn run(mut options: MqttOptions, pool: PgPool, subscribed: watch::Send
     // Room for the acknowledgements of a few batches.
     let (client, event_loop) = AsyncClient::new(options.into_inner(), 4 * BATCH_SIZE);
     let mut workers = JoinSet::new();
-    let mut senders = Vec::new();
+    let mut lanes = Vec::new();
     for topic in Topic::ALL {
-        // Unbounded, yet bounded in effect: the broker sends at most its in-flight
-        // window of messages before the bridge acknowledges some.
-        let (sender, receiver) = mpsc::unbounded_channel();
-        senders.push((topic, sender));
-        workers.spawn(work(topic, receiver, client.clone(), pool.clone()));
+        let mut senders = Vec::with_capacity(LANES);
+        for _ in 0..LANES {
+            // Unbounded, yet bounded in effect: the broker sends at most its in-flight
+            // window of messages before the bridge acknowledges some.
+            let (sender, receiver) = mpsc::unbounded_channel();
+            senders.push(sender);
+            workers.spawn(work(topic, receiver, client.clone(), pool.clone()));
+        }
+        lanes.push((topic, senders));
     }
     let subscriptions: Vec<SubscribeFilter> = Topic::ALL
         .iter()
@@ -84,10 +95,11 @@ pub async fn run(mut options: MqttOptions, pool: PgPool, subscribed: watch::Send
                 received_at: chrono::Utc::now().timestamp_millis(),
             };
             let topic = Topic::of(&received.publish.topic);
-            match senders.iter().find(|(known, _)| Some(*known) == topic) {
-                Some((_, sender)) => {
+            match lanes.iter().find(|(known, _)| Some(*known) == topic) {
+                Some((_, senders)) => {
+                    let lane = lane_of(&received.publish.topic);
                     // Fails only while the harness shuts down; the broker redelivers.
-                    let _ = sender.send(received);
+                    let _ = senders[lane].send(received);
                 }
                 None => {
                     tracing::warn!(
@@ -103,7 +115,14 @@ pub async fn run(mut options: MqttOptions, pool: PgPool, subscribed: watch::Send
     .await;
 }
 
-/// Batches the messages of one topic, hands each batch to the topic function and
+/// The lane of a topic's messages: by the whole topic, so by sensor.
+fn lane_of(topic: &str) -> usize {
+    let mut hasher = DefaultHasher::new();
+    topic.hash(&mut hasher);
+    (hasher.finish() % LANES as u64) as usize
+}
+
+/// Batches the messages of one lane, hands each batch to the topic function and
 /// acknowledges what it stored, retrying what failed until it succeeds.
 async fn work(
     topic: Topic,
@@ -113,11 +132,15 @@ async fn work(
 ) {
     let mut batch = Vec::with_capacity(BATCH_SIZE);
     while let Some(first) = receiver.recv().await {
+        let mut bytes = first.publish.payload.len();
         batch.push(first);
         let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
-        while batch.len() < BATCH_SIZE {
+        while batch.len() < BATCH_SIZE && bytes < BATCH_BYTES {
             match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                Ok(Some(received)) => batch.push(received),
+                Ok(Some(received)) => {
+                    bytes += received.publish.payload.len();
+                    batch.push(received);
+                }
                 Ok(None) | Err(_) => break,
             }
         }

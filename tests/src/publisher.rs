@@ -27,9 +27,13 @@ pub struct MqttPublisher {
 }
 
 impl MqttPublisher {
+    /// `options` are the bridge's: the publisher connects as `<client id>-publisher`,
+    /// since a connection under the bridge's own id would take over its session.
     pub fn new(mut options: MqttOptions) -> Self {
+        let inner = options.inner_mut();
+        let client_id = format!("{}-publisher", inner.client_id());
         // Nothing to resume: a publication that failed is retried by the next sweep.
-        options.inner_mut().set_clean_session(true);
+        inner.set_client_id(client_id).set_clean_session(true);
         Self { options }
     }
 
