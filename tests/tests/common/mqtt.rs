@@ -10,7 +10,8 @@ use std::time::Duration;
 use rumqttc::{AsyncClient, Event, MqttOptions as ClientOptions, Packet, Publish, QoS};
 use sensorium_harness::mqtt::MqttOptions;
 use sensorium_harness::server::{Background, spawn_background};
-use sensorium_shared::domain::Identifier;
+use sensorium_shared::domain::{Identifier, NetworkName, SensorName};
+use sensorium_shared::queries::{configurations, networks, sensors};
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
@@ -43,45 +44,28 @@ pub async fn spawn_mqtt(pool: PgPool, url: &url::Url) -> Background {
     background
 }
 
-/// A network with one sensor, inserted as the REST API inserts them.
+/// A network with one sensor, stored by the queries the REST API uses.
 pub async fn create_sensor(pool: &PgPool) -> Identifier {
     let network = Identifier::new();
     let sensor = Identifier::new();
-    sqlx::query("INSERT INTO network (identifier, name) VALUES ($1, $2)")
-        .bind(network)
-        .bind(format!("network-{}", &network.to_string()[..8]))
-        .execute(pool)
+    let network_name = NetworkName::parse(format!("network-{}", &network.to_string()[..8]));
+    networks::create_network(pool, network, &network_name.unwrap())
         .await
         .unwrap();
-    sqlx::query(
-        "INSERT INTO sensor (identifier, name, network_identifier) VALUES ($1, 'sensor', $2)",
-    )
-    .bind(sensor)
-    .bind(network)
-    .execute(pool)
-    .await
-    .unwrap();
+    sensors::create_sensor(pool, sensor, network, &SensorName::parse("sensor").unwrap())
+        .await
+        .unwrap();
     sensor
 }
 
-/// A configuration with the sensor's next revision, inserted as the REST API does.
+/// A configuration with the sensor's next revision, stored by the REST API's query.
 pub async fn create_configuration(pool: &PgPool, sensor: Identifier, value: Value) -> i32 {
-    sqlx::query_scalar(
-        r#"
-        WITH bumped AS (
-            UPDATE sensor SET next_revision = next_revision + 1 WHERE identifier = $1
-            RETURNING next_revision - 1 AS revision
-        )
-        INSERT INTO configuration (sensor_identifier, revision, value)
-        SELECT $1, revision, $2 FROM bumped
-        RETURNING revision
-        "#,
-    )
-    .bind(sensor)
-    .bind(value)
-    .fetch_one(pool)
-    .await
-    .unwrap()
+    let value = value.as_object().expect("configurations are JSON objects");
+    configurations::create_configuration(pool, sensor, value)
+        .await
+        .unwrap()
+        .expect("the sensor exists")
+        .get()
 }
 
 /// A plain MQTT client playing a sensor: publishes with QoS 1, and hands over what
