@@ -4,7 +4,8 @@ use sha2::{Digest, Sha256};
 use sqlx::PgExecutor;
 
 use crate::domain::{Identifier, Revision, Severity, Timestamp};
-use crate::limits::LOG_RETENTION_DAYS;
+use crate::limits::{LOG_RETENTION_DAYS, PAGE_SIZE};
+use crate::pages::{Direction, PageRequest, ascending};
 use crate::queries::measurements::hash_revision;
 
 /// One log message as received, validated (subject and details already cut to
@@ -104,9 +105,6 @@ pub async fn delete_expired_logs(executor: impl PgExecutor<'_>) -> Result<u64, s
             .await?;
     Ok(result.rows_affected())
 }
-
-use crate::limits::PAGE_SIZE;
-use crate::pages::{Direction, PageRequest, ascending};
 
 /// A stored log message as the REST API returns it.
 #[derive(Debug, serde::Serialize, sqlx::FromRow)]

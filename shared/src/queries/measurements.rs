@@ -2,10 +2,13 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::PgExecutor;
 
 use crate::domain::{Attribute, Identifier, Revision, Timestamp};
+use crate::limits::{AGGREGATION_WINDOW_DAYS, PAGE_SIZE};
+use crate::pages::{Direction, PageRequest, ascending};
 
 /// One measurement as received, validated, ready to store.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,11 +114,6 @@ pub async fn create_measurements(
     .await?;
     Ok(count as u64)
 }
-
-use chrono::{DateTime, Utc};
-
-use crate::limits::{AGGREGATION_WINDOW_DAYS, PAGE_SIZE};
-use crate::pages::{Direction, PageRequest, ascending};
 
 /// A stored measurement as the REST API returns it.
 #[derive(Debug, serde::Serialize, sqlx::FromRow)]
