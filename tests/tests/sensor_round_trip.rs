@@ -49,7 +49,15 @@ async fn what_a_sensor_sends_is_readable_over_rest_and_its_configuration_reaches
         .await;
     assert_eq!((status, &body), (201, &json!({"revision": 0})));
 
-    // It connects later and still receives it: published retained.
+    // Once the broker has it...
+    read_until(
+        &app,
+        &scene.sensor_path("/configurations"),
+        scene.token(),
+        |body| body[0]["publication_timestamp"].is_f64(),
+    )
+    .await;
+    // ...a sensor that connects later still receives it: published retained.
     let mut sensor = Sensor::connect(&broker_url());
     sensor
         .client
