@@ -8,7 +8,7 @@ use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
 
 use crate::AppState;
-use crate::extract::Authorization;
+use crate::extract::{Authorization, SensorPath};
 
 impl Authorization {
     /// The token of an `Authorization: Bearer <token>` header; anything else is 401.
@@ -70,14 +70,13 @@ pub async fn authorize_network(
 pub async fn authorize_sensor(
     state: &AppState,
     authorization: &Authorization,
-    network_identifier: Identifier,
-    sensor_identifier: Identifier,
+    path: &SensorPath,
 ) -> Result<Authorized, Error> {
     authorize(
         state,
         authorization,
-        network_identifier,
-        Some(sensor_identifier),
+        path.network_identifier,
+        Some(path.sensor_identifier),
     )
     .await
 }

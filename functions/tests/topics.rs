@@ -4,7 +4,8 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Context, LambdaEvent};
 use sensorium_functions::topics::{Topic, envelope};
-use sensorium_shared::domain::Identifier;
+use sensorium_shared::domain::{Identifier, NetworkName, SensorName};
+use sensorium_shared::queries::{networks, sensors};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -18,20 +19,13 @@ type AcknowledgementRow = (i32, Option<f64>, Option<f64>, Option<bool>);
 async fn create_sensor(pool: &PgPool) -> Identifier {
     let network = Identifier::new();
     let sensor = Identifier::new();
-    sqlx::query("INSERT INTO network (identifier, name) VALUES ($1, $2)")
-        .bind(network)
-        .bind(format!("network-{}", &network.to_string()[..8]))
-        .execute(pool)
+    let network_name = NetworkName::parse(format!("network-{}", &network.to_string()[..8]));
+    networks::create_network(pool, network, &network_name.unwrap())
         .await
         .unwrap();
-    sqlx::query(
-        "INSERT INTO sensor (identifier, name, network_identifier) VALUES ($1, 'sensor', $2)",
-    )
-    .bind(sensor)
-    .bind(network)
-    .execute(pool)
-    .await
-    .unwrap();
+    sensors::create_sensor(pool, sensor, network, &SensorName::parse("sensor").unwrap())
+        .await
+        .unwrap();
     sensor
 }
 

@@ -3,24 +3,22 @@
 
 use std::collections::BTreeMap;
 
-use sensorium_shared::domain::{Attribute, Identifier, Revision, Severity, Timestamp};
+use sensorium_shared::domain::{
+    Attribute, Identifier, NetworkName, Revision, SensorName, Severity, Timestamp,
+};
 use sensorium_shared::queries::logs::{NewLogMessage, create_log_messages};
 use sensorium_shared::queries::measurements::{NewMeasurement, create_measurements};
+use sensorium_shared::queries::{networks, sensors};
 use sqlx::PgPool;
 
 async fn create_sensor(pool: &PgPool) -> Identifier {
     let network = Identifier::new();
     let sensor = Identifier::new();
-    sqlx::query("INSERT INTO network (identifier, name) VALUES ($1, $2)")
-        .bind(network)
-        .bind(format!("network-{}", &network.to_string()[..8]))
-        .execute(pool)
+    let network_name = NetworkName::parse(format!("network-{}", &network.to_string()[..8]));
+    networks::create_network(pool, network, &network_name.unwrap())
         .await
         .unwrap();
-    sqlx::query("INSERT INTO sensor (identifier, name, network_identifier) VALUES ($1, 's', $2)")
-        .bind(sensor)
-        .bind(network)
-        .execute(pool)
+    sensors::create_sensor(pool, sensor, network, &SensorName::parse("sensor").unwrap())
         .await
         .unwrap();
     sensor

@@ -36,13 +36,7 @@ pub async fn create_configuration(
     // Any JSON object; arrays, strings, numbers, booleans and null do not deserialize.
     JsonBody(value): JsonBody<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<(StatusCode, Json<CreatedConfiguration>), Error> {
-    let mut authorized = authorize_sensor(
-        &state,
-        &authorization,
-        path.network_identifier,
-        path.sensor_identifier,
-    )
-    .await?;
+    let mut authorized = authorize_sensor(&state, &authorization, &path).await?;
     let revision = configurations::create_configuration(
         &mut *authorized.connection,
         path.sensor_identifier,
@@ -70,13 +64,7 @@ pub async fn read_configurations(
     QueryParameters(query): QueryParameters<ConfigurationsQuery>,
     authorization: Authorization,
 ) -> Result<Json<Vec<Configuration>>, Error> {
-    let mut authorized = authorize_sensor(
-        &state,
-        &authorization,
-        path.network_identifier,
-        path.sensor_identifier,
-    )
-    .await?;
+    let mut authorized = authorize_sensor(&state, &authorization, &path).await?;
     let page = PageRequest {
         direction: query.direction,
         cursor: query.revision,

@@ -41,13 +41,7 @@ pub async fn read_log_messages(
     QueryParameters(query): QueryParameters<LogsQuery>,
     authorization: Authorization,
 ) -> Result<Json<Vec<LogMessage>>, Error> {
-    let mut authorized = authorize_sensor(
-        &state,
-        &authorization,
-        path.network_identifier,
-        path.sensor_identifier,
-    )
-    .await?;
+    let mut authorized = authorize_sensor(&state, &authorization, &path).await?;
     let page = PageRequest {
         direction: query.direction,
         cursor: query.creation_timestamp,
@@ -64,13 +58,7 @@ pub async fn read_log_aggregates(
     QueryParameters(NoQuery {}): QueryParameters<NoQuery>,
     authorization: Authorization,
 ) -> Result<Json<Vec<LogAggregate>>, Error> {
-    let mut authorized = authorize_sensor(
-        &state,
-        &authorization,
-        path.network_identifier,
-        path.sensor_identifier,
-    )
-    .await?;
+    let mut authorized = authorize_sensor(&state, &authorization, &path).await?;
     Ok(Json(
         logs::read_log_aggregates(&mut *authorized.connection, path.sensor_identifier).await?,
     ))

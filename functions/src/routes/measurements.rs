@@ -45,13 +45,7 @@ pub async fn read_measurements(
             "aggregate=true takes no direction or creation_timestamp",
         ));
     }
-    let mut authorized = authorize_sensor(
-        &state,
-        &authorization,
-        path.network_identifier,
-        path.sensor_identifier,
-    )
-    .await?;
+    let mut authorized = authorize_sensor(&state, &authorization, &path).await?;
     if query.aggregate {
         let aggregates = measurements::read_measurement_aggregates(
             &mut *authorized.connection,

@@ -79,13 +79,7 @@ pub async fn update_sensor(
     authorization: Authorization,
     JsonBody(body): JsonBody<SensorNameBody>,
 ) -> Result<Json<SensorIdentifierBody>, Error> {
-    let mut authorized = authorize_sensor(
-        &state,
-        &authorization,
-        path.network_identifier,
-        path.sensor_identifier,
-    )
-    .await?;
+    let mut authorized = authorize_sensor(&state, &authorization, &path).await?;
     let updated = sensors::update_sensor_name(
         &mut *authorized.connection,
         path.sensor_identifier,
