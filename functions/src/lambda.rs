@@ -4,13 +4,12 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::LambdaEvent;
 use sensorium_shared::publisher::ScheduledOnly;
 use sensorium_shared::settings::{self, Deployment};
 use sensorium_shared::{database, telemetry};
 use sqlx::PgPool;
-
-use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::LambdaEvent;
 
 use crate::topics::Topic;
 use crate::{AppState, routes};
@@ -19,13 +18,18 @@ use crate::{AppState, routes};
 /// allows a few hundred connections across all instances.
 const LAMBDA_POOL_SIZE: u32 = 2;
 
-/// Runs the route function `function` under `lambda_http`.
-pub async fn serve_routes(function: &str) -> Result<(), lambda_http::Error> {
+/// What every function does first: telemetry, then the pool from the environment.
+fn start() -> Result<PgPool, lambda_runtime::Error> {
     telemetry::init();
-    let pool = database::connect(
+    Ok(database::connect(
         &settings::database_url()?,
         settings::database_max_connections(LAMBDA_POOL_SIZE)?,
-    )?;
+    )?)
+}
+
+/// Runs the route function `function` under `lambda_http`.
+pub async fn serve_routes(function: &str) -> Result<(), lambda_http::Error> {
+    let pool = start()?;
     // In the cloud the publisher function sweeps the outbox on its schedule.
     let state = AppState::new(pool, Deployment::from_env(), Arc::new(ScheduledOnly));
     let router = routes::function_router(function, state)
@@ -35,11 +39,7 @@ pub async fn serve_routes(function: &str) -> Result<(), lambda_http::Error> {
 
 /// Runs the topic function of `topic` on the SQS batches of its queue.
 pub async fn serve_topic(topic: Topic) -> Result<(), lambda_runtime::Error> {
-    telemetry::init();
-    let pool = database::connect(
-        &settings::database_url()?,
-        settings::database_max_connections(LAMBDA_POOL_SIZE)?,
-    )?;
+    let pool = start()?;
     lambda_runtime::run(lambda_runtime::service_fn(
         |event: LambdaEvent<SqsEvent>| {
             let pool = pool.clone();
@@ -56,11 +56,7 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: Into<lambda_runtime::Error>,
 {
-    telemetry::init();
-    let pool = database::connect(
-        &settings::database_url()?,
-        settings::database_max_connections(LAMBDA_POOL_SIZE)?,
-    )?;
+    let pool = start()?;
     lambda_runtime::run(lambda_runtime::service_fn(
         |_: LambdaEvent<serde_json::Value>| {
             let run = job(pool.clone());
