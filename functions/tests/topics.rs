@@ -231,9 +231,9 @@ async fn a_database_failure_of_some_messages_fails_only_those(pool: PgPool) {
         r#"
         CREATE FUNCTION refuse_some() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            IF NEW.value ? 'refused' THEN
+            IF NEW.value::jsonb ? 'refused' THEN
                 RAISE EXCEPTION 'refused for good' USING ERRCODE = '22023';
-            ELSIF NEW.value ? 'busy' THEN
+            ELSIF NEW.value::jsonb ? 'busy' THEN
                 RAISE EXCEPTION 'busy for now' USING ERRCODE = '40001';
             END IF;
             RETURN NEW;

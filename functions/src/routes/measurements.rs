@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::auth::authorize_sensor;
 use crate::extract::{Authorization, PathParameters, QueryParameters, SensorPath};
+use crate::routes::JsonText;
 
 pub fn router() -> Router<AppState> {
     Router::new().route(
@@ -58,8 +59,11 @@ pub async fn read_measurements(
         direction: query.direction.unwrap_or_default(),
         cursor: query.creation_timestamp,
     };
-    let measurements =
-        measurements::read_measurements(&mut *authorized.connection, path.sensor_identifier, page)
-            .await?;
-    Ok(Json(measurements).into_response())
+    let page = measurements::read_measurement_page(
+        &mut *authorized.connection,
+        path.sensor_identifier,
+        page,
+    )
+    .await?;
+    Ok(JsonText(page).into_response())
 }

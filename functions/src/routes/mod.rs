@@ -11,7 +11,8 @@ pub mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use sensorium_shared::limits::MAXIMUM_BODY_SIZE;
 
 use crate::AppState;
@@ -96,4 +97,13 @@ fn finish(router: Router<AppState>, state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(MAXIMUM_BODY_SIZE))
         .with_state(state)
+}
+
+/// A JSON document already encoded: answered as it is.
+pub struct JsonText(pub String);
+
+impl IntoResponse for JsonText {
+    fn into_response(self) -> Response {
+        ([(header::CONTENT_TYPE, "application/json")], self.0).into_response()
+    }
 }
