@@ -46,21 +46,56 @@ async fn applying_the_migrations_twice_is_a_no_op(pool: PgPool) {
     assert_eq!(applied_again, applied);
 }
 
-#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
-async fn deleting_a_network_removes_its_sensors_and_their_data(pool: PgPool) {
+/// One measurement, one log message and their bucket of `sensor`, in plain SQL: the
+/// schema is under test here, not the ingest queries.
+const SENSOR_DATA: &str = r#"
+    INSERT INTO measurement (sensor_identifier, creation_timestamp, fingerprint, value,
+        receipt_timestamp, position)
+    VALUES ($1, now(), '\x00', '{"a": 1}', now(), 0);
+    INSERT INTO log (sensor_identifier, creation_timestamp, fingerprint, severity, subject,
+        receipt_timestamp, position)
+    VALUES ($1, now(), '\x00', 'info', 's', now(), 0);
+    INSERT INTO measurement_bucket (sensor_identifier, bucket_timestamp, measurement_count)
+    VALUES ($1, now(), 1);
+"#;
+
+async fn create_network_and_sensor(pool: &PgPool) -> (uuid::Uuid, uuid::Uuid) {
     let network = uuid::Uuid::new_v4();
     let sensor = uuid::Uuid::new_v4();
-    sqlx::query("INSERT INTO network (identifier, name) VALUES ($1, 'n')")
+    sqlx::query("INSERT INTO network (identifier, name) VALUES ($1, $1::text)")
         .bind(network)
-        .execute(&pool)
+        .execute(pool)
         .await
         .unwrap();
     sqlx::query("INSERT INTO sensor (identifier, name, network_identifier) VALUES ($1, 's', $2)")
         .bind(sensor)
         .bind(network)
-        .execute(&pool)
+        .execute(pool)
         .await
         .unwrap();
+    (network, sensor)
+}
+
+async fn insert_sensor_data(pool: &PgPool, sensor: uuid::Uuid) -> Result<(), sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    for statement in SENSOR_DATA
+        .split(';')
+        .filter(|text| !text.trim().is_empty())
+    {
+        sqlx::query(statement)
+            .bind(sensor)
+            .execute(&mut *transaction)
+            .await?;
+    }
+    transaction.commit().await
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn deleting_a_network_removes_its_sensors_and_their_data(pool: PgPool) {
+    let (network, sensor) = create_network_and_sensor(&pool).await;
+    let (_, other_sensor) = create_network_and_sensor(&pool).await;
+    insert_sensor_data(&pool, sensor).await.unwrap();
+    insert_sensor_data(&pool, other_sensor).await.unwrap();
     sqlx::query(
         "INSERT INTO configuration (sensor_identifier, revision, value) VALUES ($1, 0, '{}')",
     )
@@ -73,11 +108,58 @@ async fn deleting_a_network_removes_its_sensors_and_their_data(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
-    let remaining: i64 = sqlx::query_scalar(
-        "SELECT (SELECT count(*) FROM sensor) + (SELECT count(*) FROM configuration)",
+    let remaining: Vec<i64> = sqlx::query_scalar(
+        "SELECT count(*) FROM sensor WHERE identifier = $1
+         UNION ALL SELECT count(*) FROM configuration WHERE sensor_identifier = $1
+         UNION ALL SELECT count(*) FROM measurement WHERE sensor_identifier = $1
+         UNION ALL SELECT count(*) FROM log WHERE sensor_identifier = $1
+         UNION ALL SELECT count(*) FROM measurement_bucket WHERE sensor_identifier = $1",
+    )
+    .bind(sensor)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(remaining, [0, 0, 0, 0, 0]);
+    let kept: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM measurement) + (SELECT count(*) FROM log)
+            + (SELECT count(*) FROM measurement_bucket)",
     )
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!(remaining, 0);
+    assert_eq!(kept, 3, "the other sensor's data stays");
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn measurements_and_logs_of_a_missing_sensor_are_refused(pool: PgPool) {
+    let missing = uuid::Uuid::new_v4();
+    for statement in SENSOR_DATA
+        .split(';')
+        .filter(|text| !text.trim().is_empty())
+    {
+        let error = sqlx::query(statement)
+            .bind(missing)
+            .execute(&pool)
+            .await
+            .unwrap_err();
+        let code = error.as_database_error().and_then(|error| error.code());
+        assert_eq!(code.as_deref(), Some("23503"), "{statement}: {error}");
+    }
+    // A batch with one good row among them is refused whole, as with a foreign key.
+    let (_, sensor) = create_network_and_sensor(&pool).await;
+    let error = sqlx::query(
+        r#"INSERT INTO measurement (sensor_identifier, creation_timestamp, fingerprint, value,
+            receipt_timestamp, position)
+        SELECT sensor, now(), '\x00', '{}', now(), 0 FROM UNNEST($1::uuid[]) AS sensor"#,
+    )
+    .bind(vec![sensor, missing])
+    .execute(&pool)
+    .await
+    .unwrap_err();
+    assert!(error.as_database_error().is_some(), "{error}");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM measurement")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
 }
