@@ -9,7 +9,8 @@ use sensorium_shared::limits::{
     MAXIMUM_ATTRIBUTE_COUNT, MAXIMUM_DETAILS_LENGTH, MAXIMUM_SUBJECT_LENGTH,
 };
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+use serde_json::value::RawValue;
 
 /// Why a whole payload was refused.
 #[derive(Debug, thiserror::Error)]
@@ -25,25 +26,23 @@ pub enum PayloadError {
 /// The elements of a payload `{"<key>": [...]}`, each parsed on its own: `Ok` for a
 /// good element, `Err` with the reason for a bad one, in payload order.
 pub fn parse_elements<T: Element>(payload: &[u8]) -> Result<Vec<Result<T, String>>, PayloadError> {
-    // serde_json checks UTF-8 itself, so bytes that are not UTF-8 are "not JSON".
-    let value: serde_json::Value = serde_json::from_slice(payload)?;
-    let serde_json::Value::Object(object) = value else {
-        return Err(PayloadError::WrongShape(T::KEY));
-    };
-    if object.len() != 1 {
-        return Err(PayloadError::WrongShape(T::KEY));
-    }
-    let Some((key, elements)) = object.into_iter().next() else {
+    // The elements are first borrowed as raw JSON text, without building a tree of
+    // the whole payload, and then parsed one at a time. serde_json checks UTF-8
+    // itself, so bytes that are not UTF-8 are "not JSON".
+    let object: BTreeMap<String, &RawValue> =
+        serde_json::from_slice(payload).map_err(|error| match error.classify() {
+            Category::Data => PayloadError::WrongShape(T::KEY),
+            _ => PayloadError::NotJson(error),
+        })?;
+    let mut entries = object.into_iter();
+    let (Some((key, elements)), None) = (entries.next(), entries.next()) else {
         return Err(PayloadError::WrongShape(T::KEY));
     };
     if key != T::KEY {
         return Err(PayloadError::WrongShape(T::KEY));
     }
-    match elements {
-        serde_json::Value::Array(elements) if !elements.is_empty() => Ok(elements
-            .into_iter()
-            .map(|element| T::parse(element))
-            .collect()),
+    match serde_json::from_str::<Vec<&RawValue>>(elements.get()) {
+        Ok(elements) if !elements.is_empty() => Ok(elements.into_iter().map(T::parse).collect()),
         _ => Err(PayloadError::NotAList(T::KEY)),
     }
 }
@@ -53,15 +52,15 @@ pub trait Element: Sized {
     /// The payload's single key.
     const KEY: &'static str;
 
-    fn parse(value: serde_json::Value) -> Result<Self, String>;
+    fn parse(element: &RawValue) -> Result<Self, String>;
 }
 
 /// Longest reason logged for a bad element: serde's message quotes the offending
 /// value, which a sensor may make a megabyte long.
 const MAXIMUM_REASON_LENGTH: usize = 200;
 
-fn deserialize<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
-    serde_json::from_value(value).map_err(|error| {
+fn deserialize<'a, T: Deserialize<'a>>(element: &'a RawValue) -> Result<T, String> {
+    serde_json::from_str(element.get()).map_err(|error| {
         let mut reason = error.to_string();
         cut(&mut reason, MAXIMUM_REASON_LENGTH);
         reason
@@ -83,8 +82,8 @@ pub struct Measurement {
 impl Element for Measurement {
     const KEY: &'static str = "measurements";
 
-    fn parse(value: serde_json::Value) -> Result<Self, String> {
-        let measurement: Self = deserialize(value)?;
+    fn parse(element: &RawValue) -> Result<Self, String> {
+        let measurement: Self = deserialize(element)?;
         if (1..=MAXIMUM_ATTRIBUTE_COUNT).contains(&measurement.value.len()) {
             Ok(measurement)
         } else {
@@ -112,8 +111,8 @@ pub struct LogMessage {
 impl Element for LogMessage {
     const KEY: &'static str = "log_messages";
 
-    fn parse(value: serde_json::Value) -> Result<Self, String> {
-        let mut log_message: Self = deserialize(value)?;
+    fn parse(element: &RawValue) -> Result<Self, String> {
+        let mut log_message: Self = deserialize(element)?;
         cut(&mut log_message.subject, MAXIMUM_SUBJECT_LENGTH);
         if let Some(details) = &mut log_message.details {
             cut(details, MAXIMUM_DETAILS_LENGTH);
@@ -141,8 +140,8 @@ pub struct Heartbeat {
 impl Element for Heartbeat {
     const KEY: &'static str = "heartbeats";
 
-    fn parse(value: serde_json::Value) -> Result<Self, String> {
-        deserialize(value)
+    fn parse(element: &RawValue) -> Result<Self, String> {
+        deserialize(element)
     }
 }
 
@@ -183,6 +182,20 @@ mod tests {
         let elements = parse::<Measurement>(json!({"measurements": [{}, 1]}));
         assert_eq!(elements.len(), 2);
         assert!(elements.iter().all(Result::is_err));
+    }
+
+    #[test]
+    fn refused_payloads_say_whether_they_are_json_of_the_wrong_shape_or_not_json() {
+        let reason = |payload: &[u8]| parse_elements::<Measurement>(payload).unwrap_err();
+        for payload in [&b"[]"[..], b"null", b"{\"log_messages\": [{}]}"] {
+            assert!(matches!(reason(payload), PayloadError::WrongShape(_)));
+        }
+        for payload in [&b"{\"measurements\": 1}"[..], b"{\"measurements\": []}"] {
+            assert!(matches!(reason(payload), PayloadError::NotAList(_)));
+        }
+        for payload in [&b"{\"measurements\": [1"[..], b"\xff", b""] {
+            assert!(matches!(reason(payload), PayloadError::NotJson(_)));
+        }
     }
 
     #[test]

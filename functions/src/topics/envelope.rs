@@ -3,6 +3,8 @@
 //! Raw bytes travel, so a payload that is not JSON still reaches the handler to be
 //! logged and dropped.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sensorium_shared::domain::Timestamp;
@@ -17,20 +19,22 @@ pub struct Envelope {
     pub receipt_timestamp: Timestamp,
 }
 
+/// Borrowed from the queue message where its strings hold no escapes, as always here.
 #[derive(Serialize, Deserialize)]
-struct Body<T> {
-    topic: T,
-    payload: T,
+struct Body<'a> {
+    #[serde(borrow)]
+    topic: Cow<'a, str>,
+    #[serde(borrow)]
+    payload: Cow<'a, str>,
     received_at: i64,
 }
 
 /// The body for a message received at `received_at` (milliseconds since the epoch),
 /// as the IoT topic rule writes it.
 pub fn encode(topic: &str, payload: &[u8], received_at: i64) -> String {
-    let payload = STANDARD.encode(payload);
     let body = Body {
-        topic,
-        payload: payload.as_str(),
+        topic: Cow::Borrowed(topic),
+        payload: Cow::Owned(STANDARD.encode(payload)),
         received_at,
     };
     serde_json::to_string(&body).expect("the envelope serializes")
@@ -48,12 +52,12 @@ pub enum EnvelopeError {
 }
 
 pub fn decode(body: &str) -> Result<Envelope, EnvelopeError> {
-    let body: Body<String> = serde_json::from_str(body)?;
-    let payload = STANDARD.decode(body.payload)?;
+    let body: Body = serde_json::from_str(body)?;
+    let payload = STANDARD.decode(body.payload.as_bytes())?;
     let receipt_timestamp = Timestamp::parse(body.received_at as f64 / 1000.0)
         .map_err(|_| EnvelopeError::ReceivedAt)?;
     Ok(Envelope {
-        topic: body.topic,
+        topic: body.topic.into_owned(),
         payload,
         receipt_timestamp,
     })
