@@ -4,8 +4,8 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Context, LambdaEvent};
 use sensorium_functions::topics::{Topic, envelope};
-use sensorium_shared::domain::{Identifier, NetworkName, SensorName};
-use sensorium_shared::queries::{networks, sensors};
+use sensorium_shared::domain::Identifier;
+use sensorium_shared::testing::create_sensor;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -15,19 +15,6 @@ const RECEIVED_AT: i64 = 1_700_000_000_250;
 type LogRow = (String, String, Option<String>, Option<i32>, i32);
 /// A configuration's acknowledgement: revision, acknowledgement and receipt time, success.
 type AcknowledgementRow = (i32, Option<f64>, Option<f64>, Option<bool>);
-
-async fn create_sensor(pool: &PgPool) -> Identifier {
-    let network = Identifier::new();
-    let sensor = Identifier::new();
-    let network_name = NetworkName::parse(format!("network-{}", &network.to_string()[..8]));
-    networks::create_network(pool, network, &network_name.unwrap())
-        .await
-        .unwrap();
-    sensors::create_sensor(pool, sensor, network, &SensorName::parse("sensor").unwrap())
-        .await
-        .unwrap();
-    sensor
-}
 
 fn record(id: &str, topic: &str, payload: &[u8]) -> SqsMessage {
     let mut record = SqsMessage::default();

@@ -13,5 +13,7 @@ pub mod publisher;
 pub mod queries;
 pub mod settings;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::Error;

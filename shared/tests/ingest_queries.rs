@@ -3,26 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use sensorium_shared::domain::{
-    Attribute, Identifier, NetworkName, Revision, SensorName, Severity, Timestamp,
-};
+use sensorium_shared::domain::{Attribute, Identifier, Revision, Severity, Timestamp};
 use sensorium_shared::queries::logs::{NewLogMessage, create_log_messages};
 use sensorium_shared::queries::measurements::{NewMeasurement, create_measurements};
-use sensorium_shared::queries::{networks, sensors};
+use sensorium_shared::testing::create_sensor;
 use sqlx::PgPool;
-
-async fn create_sensor(pool: &PgPool) -> Identifier {
-    let network = Identifier::new();
-    let sensor = Identifier::new();
-    let network_name = NetworkName::parse(format!("network-{}", &network.to_string()[..8]));
-    networks::create_network(pool, network, &network_name.unwrap())
-        .await
-        .unwrap();
-    sensors::create_sensor(pool, sensor, network, &SensorName::parse("sensor").unwrap())
-        .await
-        .unwrap();
-    sensor
-}
 
 fn measurement(sensor: Identifier, seconds: f64, temperature: f64) -> NewMeasurement {
     NewMeasurement {

@@ -2,6 +2,8 @@
 //! nothing.
 
 use sensorium_shared::database::MIGRATOR;
+use sensorium_shared::domain::Identifier;
+use sensorium_shared::testing::create_network_and_sensor;
 use sqlx::PgPool;
 
 async fn tables(pool: &PgPool) -> Vec<String> {
@@ -59,24 +61,7 @@ const SENSOR_DATA: &str = r#"
     VALUES ($1, now(), 1);
 "#;
 
-async fn create_network_and_sensor(pool: &PgPool) -> (uuid::Uuid, uuid::Uuid) {
-    let network = uuid::Uuid::new_v4();
-    let sensor = uuid::Uuid::new_v4();
-    sqlx::query("INSERT INTO network (identifier, name) VALUES ($1, $1::text)")
-        .bind(network)
-        .execute(pool)
-        .await
-        .unwrap();
-    sqlx::query("INSERT INTO sensor (identifier, name, network_identifier) VALUES ($1, 's', $2)")
-        .bind(sensor)
-        .bind(network)
-        .execute(pool)
-        .await
-        .unwrap();
-    (network, sensor)
-}
-
-async fn insert_sensor_data(pool: &PgPool, sensor: uuid::Uuid) -> Result<(), sqlx::Error> {
+async fn insert_sensor_data(pool: &PgPool, sensor: Identifier) -> Result<(), sqlx::Error> {
     let mut transaction = pool.begin().await?;
     for statement in SENSOR_DATA
         .split(';')
@@ -132,7 +117,7 @@ async fn deleting_a_network_removes_its_sensors_and_their_data(pool: PgPool) {
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn measurements_and_logs_of_a_missing_sensor_are_refused(pool: PgPool) {
-    let missing = uuid::Uuid::new_v4();
+    let missing = Identifier::new();
     for statement in SENSOR_DATA
         .split(';')
         .filter(|text| !text.trim().is_empty())
@@ -152,7 +137,7 @@ async fn measurements_and_logs_of_a_missing_sensor_are_refused(pool: PgPool) {
             receipt_timestamp, position)
         SELECT sensor, now(), '\x00', '{}', now(), 0 FROM UNNEST($1::uuid[]) AS sensor"#,
     )
-    .bind(vec![sensor, missing])
+    .bind(vec![sensor.as_uuid(), missing.as_uuid()])
     .execute(&pool)
     .await
     .unwrap_err();

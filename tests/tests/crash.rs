@@ -7,9 +7,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::eventually;
-use common::mqtt::{broker_url, create_sensor};
+use common::mqtt::broker_url;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter};
 use sensorium_shared::domain::Identifier;
+use sensorium_shared::testing::create_sensor;
 use sqlx::PgPool;
 
 const MESSAGES: usize = 20_000;

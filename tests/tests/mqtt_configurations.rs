@@ -6,12 +6,11 @@ mod common;
 use std::time::Duration;
 
 use common::eventually;
-use common::mqtt::{
-    OwnBroker, Sensor, broker_url, create_configuration, create_sensor, spawn_mqtt,
-};
+use common::mqtt::{OwnBroker, Sensor, broker_url, create_configuration, spawn_mqtt};
 use rumqttc::QoS;
 use sensorium_shared::domain::Identifier;
 use sensorium_shared::publisher::OutboxTrigger;
+use sensorium_shared::testing::create_sensor;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 

@@ -5,8 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::mqtt::{Sensor, broker_url, create_configuration, create_sensor, spawn_mqtt};
+use common::mqtt::{Sensor, broker_url, create_configuration, spawn_mqtt};
 use sensorium_shared::domain::Identifier;
+use sensorium_shared::testing::create_sensor;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 

@@ -10,8 +10,8 @@ use std::time::Duration;
 use rumqttc::{AsyncClient, Event, MqttOptions as ClientOptions, Packet, Publish, QoS};
 use sensorium_harness::mqtt::MqttOptions;
 use sensorium_harness::server::{Background, spawn_background};
-use sensorium_shared::domain::{Identifier, NetworkName, SensorName};
-use sensorium_shared::queries::{configurations, networks, sensors};
+use sensorium_shared::domain::Identifier;
+use sensorium_shared::queries::configurations;
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
@@ -42,20 +42,6 @@ pub async fn spawn_mqtt(pool: PgPool, url: &url::Url) -> Background {
     .expect("the bridge subscribes within 10 s")
     .unwrap();
     background
-}
-
-/// A network with one sensor, stored by the queries the REST API uses.
-pub async fn create_sensor(pool: &PgPool) -> Identifier {
-    let network = Identifier::new();
-    let sensor = Identifier::new();
-    let network_name = NetworkName::parse(format!("network-{}", &network.to_string()[..8]));
-    networks::create_network(pool, network, &network_name.unwrap())
-        .await
-        .unwrap();
-    sensors::create_sensor(pool, sensor, network, &SensorName::parse("sensor").unwrap())
-        .await
-        .unwrap();
-    sensor
 }
 
 /// A configuration with the sensor's next revision, stored by the REST API's query.
