@@ -63,10 +63,20 @@ impl TestApp {
         }
         let response = request.send().await.expect("the harness answers");
         let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .cloned();
         let bytes = response.bytes().await.expect("a body");
         let body = if bytes.is_empty() {
             Value::Null
         } else {
+            // Every body the API sends is JSON, and says so.
+            assert_eq!(
+                content_type.as_ref().map(|value| value.as_bytes()),
+                Some(&b"application/json"[..]),
+                "{path}: the content type of a JSON body"
+            );
             serde_json::from_slice(&bytes).expect("a JSON body")
         };
         (status, body)
