@@ -48,8 +48,8 @@ async fn applying_the_migrations_twice_is_a_no_op(pool: PgPool) {
     assert_eq!(applied_again, applied);
 }
 
-/// One measurement, one log message and their bucket of `sensor`, in plain SQL: the
-/// schema is under test here, not the ingest queries.
+/// One measurement (which the database counts into a bucket) and one log message of
+/// `sensor`, in plain SQL: the schema is under test here, not the ingest queries.
 const SENSOR_DATA: &str = r#"
     INSERT INTO measurement (sensor_identifier, creation_timestamp, fingerprint, value,
         receipt_timestamp, position)
@@ -57,8 +57,6 @@ const SENSOR_DATA: &str = r#"
     INSERT INTO log (sensor_identifier, creation_timestamp, fingerprint, severity, subject,
         receipt_timestamp, position)
     VALUES ($1, now(), '\x00', 'info', 's', now(), 0);
-    INSERT INTO measurement_bucket (sensor_identifier, bucket_timestamp, measurement_count)
-    VALUES ($1, now(), 1);
 "#;
 
 async fn insert_sensor_data(pool: &PgPool, sensor: Identifier) -> Result<(), sqlx::Error> {
@@ -147,4 +145,33 @@ async fn measurements_and_logs_of_a_missing_sensor_are_refused(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(stored, 0);
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn the_database_counts_inserted_measurements_into_4_hour_buckets(pool: PgPool) {
+    let (_, sensor) = create_network_and_sensor(&pool).await;
+    // 1970-01-01T03:59:59Z and 04:00:00Z fall in two buckets; 2023-05-09T15:10:00Z
+    // in the one from 12:00. Inserted twice: the copies skipped are not counted.
+    let insert = r#"INSERT INTO measurement (sensor_identifier, creation_timestamp,
+            fingerprint, value, receipt_timestamp, position)
+        SELECT $1, to_timestamp(seconds), '\x00', '{"a": 1}', now(), 0
+        FROM UNNEST(ARRAY[14399, 14400, 14401, 1683645000]::float8[]) AS seconds
+        ON CONFLICT DO NOTHING"#;
+    for expected_rows in [4, 0] {
+        let result = sqlx::query(insert)
+            .bind(sensor)
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert_eq!(result.rows_affected(), expected_rows);
+    }
+    let buckets: Vec<(f64, i64)> = sqlx::query_as(
+        "SELECT extract(epoch FROM bucket_timestamp)::float8, measurement_count
+         FROM measurement_bucket WHERE sensor_identifier = $1 ORDER BY 1",
+    )
+    .bind(sensor)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(buckets, [(0.0, 1), (14400.0, 2), (1683633600.0, 1)]);
 }

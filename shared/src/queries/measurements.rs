@@ -50,8 +50,9 @@ pub(crate) fn hash_revision(hasher: &mut Sha256, revision: Option<Revision>) {
     }
 }
 
-/// Stores measurements in one statement, skipping those already stored, and counts
-/// the new ones into their sensor's 4-hour buckets. Returns how many were new.
+/// Stores measurements in one statement, skipping those already stored; the database
+/// counts the new ones into their sensor's 4-hour buckets (a trigger of
+/// `migrations/`). Returns how many were new.
 /// Every sensor must exist (a missing one fails the statement: filter first).
 pub async fn create_measurements(
     executor: impl PgExecutor<'_>,
@@ -77,33 +78,17 @@ pub async fn create_measurements(
         receipt_timestamps.push(measurement.receipt_timestamp.as_datetime());
         positions.push(measurement.position);
     }
-    let count: i64 = sqlx::query_scalar(
+    let result = sqlx::query(
         r#"
-        WITH inserted AS (
-            INSERT INTO measurement (
-                sensor_identifier, creation_timestamp, fingerprint, revision, value,
-                receipt_timestamp, position
-            )
-            SELECT * FROM UNNEST(
-                $1::uuid[], $2::timestamptz[], $3::bytea[], $4::integer[], $5::text[]::json[],
-                $6::timestamptz[], $7::integer[]
-            )
-            ON CONFLICT DO NOTHING
-            RETURNING sensor_identifier, creation_timestamp
-        ), counted AS (
-            INSERT INTO measurement_bucket (sensor_identifier, bucket_timestamp, measurement_count)
-            SELECT
-                sensor_identifier,
-                to_timestamp(floor(extract(epoch FROM creation_timestamp) / 14400) * 14400),
-                count(*)
-            FROM inserted
-            GROUP BY 1, 2
-            ORDER BY 1, 2
-            ON CONFLICT (sensor_identifier, bucket_timestamp) DO UPDATE
-                SET measurement_count = measurement_bucket.measurement_count
-                    + excluded.measurement_count
+        INSERT INTO measurement (
+            sensor_identifier, creation_timestamp, fingerprint, revision, value,
+            receipt_timestamp, position
         )
-        SELECT count(*) FROM inserted
+        SELECT * FROM UNNEST(
+            $1::uuid[], $2::timestamptz[], $3::bytea[], $4::integer[], $5::text[]::json[],
+            $6::timestamptz[], $7::integer[]
+        )
+        ON CONFLICT DO NOTHING
         "#,
     )
     .bind(sensor_identifiers)
@@ -113,9 +98,9 @@ pub async fn create_measurements(
     .bind(values)
     .bind(receipt_timestamps)
     .bind(positions)
-    .fetch_one(executor)
+    .execute(executor)
     .await?;
-    Ok(count as u64)
+    Ok(result.rows_affected())
 }
 
 /// A page of the sensor's measurements by creation time, ascending, as the JSON array
