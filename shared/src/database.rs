@@ -18,13 +18,18 @@ pub fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     // cost more CPU than running the query in the measurement page benchmark.
     let options =
         PgConnectOptions::from_str(url)?.options([("plan_cache_mode", "force_generic_plan")]);
-    let pool = PgPoolOptions::new()
+    Ok(connect_with(options, max_connections))
+}
+
+/// A lazily connecting pool of `options`, such as those of another pool; see
+/// [`connect`].
+pub fn connect_with(options: PgConnectOptions, max_connections: u32) -> PgPool {
+    PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
         // A ping at every checkout would add a round trip to every request; a broken
         // connection fails its query instead (503), and the ping the pool makes when
         // a connection comes back weeds it out.
         .test_before_acquire(false)
-        .connect_lazy_with(options);
-    Ok(pool)
+        .connect_lazy_with(options)
 }

@@ -2,7 +2,8 @@
 //! the broker with a persistent session subscribes with QoS 1 to the sensor topics,
 //! wraps each message into the envelope, groups them per topic into queue-shaped
 //! batches and calls the topic functions. A message is acknowledged to the broker only
-//! once its batch item succeeded, so a crash means redelivery, never loss. Each topic
+//! once its batch item succeeded, so a crash means redelivery, never loss; the
+//! acknowledgements of a batch go out together. Each topic
 //! has a few lanes that store in parallel; a sensor's messages always take the same
 //! lane, and failed items are retried with backoff before the lane's next batch, which
 //! keeps the messages of a sensor in order.
@@ -14,11 +15,13 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use lambda_runtime::{Context, LambdaEvent};
 use rumqttc::{AsyncClient, Event, Packet, Publish, QoS, SubscribeFilter, SubscribeReasonCode};
 use sensorium_functions::topics::{Topic, envelope};
+use sensorium_shared::database;
 use sqlx::PgPool;
-use tokio::sync::{mpsc, watch};
+use sqlx::postgres::PgConnectOptions;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
-use crate::mqtt::{self, MqttOptions};
+use crate::mqtt::{self, Delivery, MqttOptions};
 
 /// Most messages in one batch, like an SQS event source's batch size.
 const BATCH_SIZE: usize = 500;
@@ -26,7 +29,7 @@ const BATCH_SIZE: usize = 500;
 /// one statement does not hold up its lane for long.
 const BATCH_BYTES: usize = 1 << 20;
 /// Batches of one topic stored at the same time, each by a connection of its own.
-const LANES: usize = 4;
+const LANES: usize = 2;
 /// How long a batch waits for more messages after its first one arrived.
 const BATCH_WINDOW: Duration = Duration::from_millis(5);
 /// The largest MQTT packet: a bigger limit than the broker's would make the client
@@ -35,22 +38,63 @@ const MAXIMUM_PACKET_SIZE: usize = 268_435_460;
 const INITIAL_RETRY_DELAY: Duration = Duration::from_millis(100);
 const MAXIMUM_RETRY_DELAY: Duration = Duration::from_secs(5);
 
-/// A message as it came from the broker, with the time it arrived.
+/// A message as it came from the broker, with the time it arrived and what
+/// acknowledges it (nothing for a QoS 0 message).
 struct Received {
     publish: Publish,
     received_at: i64,
+    delivery: Option<Delivery>,
 }
 
-/// Runs the bridge until the task is dropped: the connection, and one worker per
-/// topic that batches, calls the topic function and acknowledges.
+/// The bridge on its thread; dropping this stops it.
+pub struct BridgeThread {
+    /// Dropped, it ends the thread's runtime and with it the bridge.
+    _stop: oneshot::Sender<()>,
+}
+
+/// Starts the bridge on a thread of its own, with a single-threaded runtime and a pool
+/// of its own (one connection per lane) to the database of `database`.
+///
+/// The bridge spends a few microseconds on a message, tens of thousands of times a
+/// second. On the harness's multi-threaded runtime, handing each message from one
+/// worker thread to another (parking one, waking the other) took about a quarter of
+/// its CPU time under `./scripts/bench ingest`; alone on its thread it never does,
+/// and it neither waits for the HTTP server nor holds it up. The cloud runs it alike:
+/// each topic function is a process of its own, with a pool of its own.
+pub fn spawn(
+    options: MqttOptions,
+    database: PgConnectOptions,
+    subscribed: watch::Sender<bool>,
+) -> std::io::Result<BridgeThread> {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("bridge".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let pool = database::connect_with(database, (Topic::ALL.len() * LANES) as u32);
+                tokio::select! {
+                    () = run(options, pool, subscribed) => {}
+                    _ = stopped => {}
+                }
+            });
+        })?;
+    Ok(BridgeThread { _stop: stop })
+}
+
+/// Runs the bridge until the future is dropped: the connection, and the lanes of each
+/// topic that batch, call the topic function and acknowledge.
 /// `subscribed` turns true once the broker confirmed the subscriptions.
-pub async fn run(mut options: MqttOptions, pool: PgPool, subscribed: watch::Sender<bool>) {
+async fn run(mut options: MqttOptions, pool: PgPool, subscribed: watch::Sender<bool>) {
     options
         .inner_mut()
         .set_manual_acks(true)
         .set_max_packet_size(MAXIMUM_PACKET_SIZE, MAXIMUM_PACKET_SIZE);
-    // Room for the acknowledgements of a few batches.
-    let (client, event_loop) = AsyncClient::new(options.into_inner(), 4 * BATCH_SIZE);
+    // The client only subscribes; acknowledgements go to `mqtt::drive` directly.
+    let (client, event_loop) = AsyncClient::new(options.into_inner(), 8);
+    let (acknowledgements, acknowledgements_receiver) = mpsc::unbounded_channel();
     let mut workers = JoinSet::new();
     let mut lanes = Vec::new();
     for topic in Topic::ALL {
@@ -60,7 +104,12 @@ pub async fn run(mut options: MqttOptions, pool: PgPool, subscribed: watch::Send
             // window of messages before the bridge acknowledges some.
             let (sender, receiver) = mpsc::unbounded_channel();
             senders.push(sender);
-            workers.spawn(work(topic, receiver, client.clone(), pool.clone()));
+            workers.spawn(work(
+                topic,
+                receiver,
+                acknowledgements.clone(),
+                pool.clone(),
+            ));
         }
         lanes.push((topic, senders));
     }
@@ -69,49 +118,59 @@ pub async fn run(mut options: MqttOptions, pool: PgPool, subscribed: watch::Send
         .map(|topic| SubscribeFilter::new(topic.filter(), QoS::AtLeastOnce))
         .collect();
     let subscriber = client.clone();
-    mqtt::drive(event_loop, move |event| match event {
-        // Again on every connection: a broker that lost the session (restarted
-        // without persistence) has forgotten the subscriptions.
-        Event::Incoming(Packet::ConnAck(_)) => {
-            if let Err(error) = subscriber.try_subscribe_many(subscriptions.clone()) {
-                tracing::error!(%error, "subscribing to the sensor topics failed");
-            }
-        }
-        Event::Incoming(Packet::SubAck(suback)) => {
-            if suback
-                .return_codes
-                .iter()
-                .all(|code| matches!(code, SubscribeReasonCode::Success(_)))
-            {
-                tracing::info!("subscribed to the sensor topics");
-                subscribed.send_replace(true);
-            } else {
-                tracing::error!(?suback.return_codes, "the broker refused a subscription");
-            }
-        }
-        Event::Incoming(Packet::Publish(publish)) => {
-            let received = Received {
-                publish,
-                received_at: chrono::Utc::now().timestamp_millis(),
-            };
-            let topic = Topic::of(&received.publish.topic);
-            match lanes.iter().find(|(known, _)| Some(*known) == topic) {
-                Some((_, senders)) => {
-                    let lane = lane_of(&received.publish.topic);
-                    // Fails only while the harness shuts down; the broker redelivers.
-                    let _ = senders[lane].send(received);
-                }
-                None => {
-                    tracing::warn!(
-                        topic = received.publish.topic,
-                        "dropped a message of an unknown topic"
-                    );
-                    let _ = subscriber.try_ack(&received.publish);
+    mqtt::drive(
+        event_loop,
+        acknowledgements_receiver,
+        move |event, connection| match event {
+            // Again on every connection: a broker that lost the session (restarted
+            // without persistence) has forgotten the subscriptions.
+            Event::Incoming(Packet::ConnAck(_)) => {
+                if let Err(error) = subscriber.try_subscribe_many(subscriptions.clone()) {
+                    tracing::error!(%error, "subscribing to the sensor topics failed");
                 }
             }
-        }
-        _ => {}
-    })
+            Event::Incoming(Packet::SubAck(suback)) => {
+                if suback
+                    .return_codes
+                    .iter()
+                    .all(|code| matches!(code, SubscribeReasonCode::Success(_)))
+                {
+                    tracing::info!("subscribed to the sensor topics");
+                    subscribed.send_replace(true);
+                } else {
+                    tracing::error!(?suback.return_codes, "the broker refused a subscription");
+                }
+            }
+            Event::Incoming(Packet::Publish(publish)) => {
+                let delivery = (publish.qos == QoS::AtLeastOnce).then_some(Delivery {
+                    connection,
+                    packet_id: publish.pkid,
+                });
+                let received = Received {
+                    publish,
+                    received_at: chrono::Utc::now().timestamp_millis(),
+                    delivery,
+                };
+                let topic = Topic::of(&received.publish.topic);
+                match lanes.iter().find(|(known, _)| Some(*known) == topic) {
+                    Some((_, senders)) => {
+                        let lane = lane_of(&received.publish.topic);
+                        // Fails only while the harness shuts down; the broker redelivers.
+                        let _ = senders[lane].send(received);
+                    }
+                    None => {
+                        tracing::warn!(
+                            topic = received.publish.topic,
+                            "dropped a message of an unknown topic"
+                        );
+                        // Fails only while the harness shuts down; the broker redelivers.
+                        let _ = acknowledgements.send(received.delivery.into_iter().collect());
+                    }
+                }
+            }
+            _ => {}
+        },
+    )
     .await;
 }
 
@@ -127,7 +186,7 @@ fn lane_of(topic: &str) -> usize {
 async fn work(
     topic: Topic,
     mut receiver: mpsc::UnboundedReceiver<Received>,
-    client: AsyncClient,
+    acknowledgements: mpsc::UnboundedSender<Vec<Delivery>>,
     pool: PgPool,
 ) {
     let mut batch = Vec::with_capacity(BATCH_SIZE);
@@ -144,13 +203,18 @@ async fn work(
                 Ok(None) | Err(_) => break,
             }
         }
-        deliver(topic, &mut batch, &client, &pool).await;
+        deliver(topic, &mut batch, &acknowledgements, &pool).await;
     }
 }
 
 /// Calls the topic function until every message of `batch` is handled, acknowledging
-/// each as soon as it is. Empties `batch`.
-async fn deliver(topic: Topic, batch: &mut Vec<Received>, client: &AsyncClient, pool: &PgPool) {
+/// what each call handled as soon as it returns. Empties `batch`.
+async fn deliver(
+    topic: Topic,
+    batch: &mut Vec<Received>,
+    acknowledgements: &mpsc::UnboundedSender<Vec<Delivery>>,
+    pool: &PgPool,
+) {
     let mut pending: Vec<usize> = (0..batch.len()).collect();
     let mut delay = INITIAL_RETRY_DELAY;
     loop {
@@ -178,11 +242,14 @@ async fn deliver(topic: Topic, batch: &mut Vec<Received>, client: &AsyncClient, 
             .iter()
             .filter_map(|failure| failure.item_identifier.parse().ok())
             .collect();
-        for &index in &pending {
-            if !failed.contains(&index) {
-                acknowledge(client, &batch[index].publish).await;
-            }
-        }
+        let handled = pending
+            .iter()
+            .filter(|index| !failed.contains(index))
+            .filter_map(|&index| batch[index].delivery)
+            .collect();
+        // Fails only while the harness shuts down: the broker then redelivers the
+        // messages, which are stored only once.
+        let _ = acknowledgements.send(handled);
         if failed.is_empty() {
             break;
         }
@@ -197,12 +264,4 @@ async fn deliver(topic: Topic, batch: &mut Vec<Received>, client: &AsyncClient, 
         delay = (delay * 2).min(MAXIMUM_RETRY_DELAY);
     }
     batch.clear();
-}
-
-async fn acknowledge(client: &AsyncClient, publish: &Publish) {
-    // Fails only when the connection task has stopped, i.e. during shutdown: the
-    // broker then redelivers the message, which is stored only once.
-    if let Err(error) = client.ack(publish).await {
-        tracing::debug!(%error, "acknowledging a message failed");
-    }
 }

@@ -4,11 +4,14 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use rumqttc::{Event, EventLoop, Packet, Transport};
+use rumqttc::{Event, EventLoop, Packet, PubAck, Transport};
+use tokio::sync::mpsc;
 
 /// Longest wait between two connection attempts.
 const MAXIMUM_BACKOFF: Duration = Duration::from_secs(10);
 const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest wait for the broker to take our acknowledgements.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connection options parsed from `mqtt://[user:password@]host:port` (or `mqtts://`).
 #[derive(Clone)]
@@ -45,24 +48,91 @@ impl MqttOptions {
     }
 }
 
+/// A QoS 1 message to acknowledge: its packet identifier, and the number of the
+/// connection it came on (see [`drive`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    pub connection: u64,
+    pub packet_id: u16,
+}
+
 /// Polls `event_loop` forever, reconnecting with exponential backoff whenever the
-/// broker goes away, and hands every event to `on_event`.
-pub async fn drive(mut event_loop: EventLoop, mut on_event: impl FnMut(Event)) {
+/// broker goes away, and hands every event to `on_event` with the number of the
+/// connection it came on (counted from 1, one more after every ConnAck).
+///
+/// The deliveries sent to `acknowledgements` are acknowledged to the broker: all that
+/// are waiting with one write. rumqttc's own `AsyncClient::ack` writes and flushes
+/// every PUBACK by itself, one system call and one TCP segment per message, which cost
+/// the bridge more than anything else it does per message. Deliveries of an earlier
+/// connection are not acknowledged: the broker redelivers their messages on the new
+/// one, and a packet identifier may by then name another message.
+pub async fn drive(
+    mut event_loop: EventLoop,
+    mut acknowledgements: mpsc::UnboundedReceiver<Vec<Delivery>>,
+    mut on_event: impl FnMut(Event, u64),
+) {
     let mut backoff = INITIAL_BACKOFF;
+    let mut connection = 0;
     loop {
-        match event_loop.poll().await {
-            Ok(event) => {
-                if let Event::Incoming(Packet::ConnAck(_)) = &event {
-                    tracing::info!("connected to the MQTT broker");
-                    backoff = INITIAL_BACKOFF;
-                }
-                on_event(event);
+        tokio::select! {
+            // Acknowledgements first: they let the broker send more.
+            biased;
+            Some(deliveries) = acknowledgements.recv() => {
+                acknowledge(&mut event_loop, connection, deliveries, &mut acknowledgements).await;
             }
-            Err(error) => {
-                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "MQTT connection failed");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAXIMUM_BACKOFF);
+            // Cancelling `poll` is safe: it keeps partly read packets and events that
+            // it did not return yet for the next call.
+            polled = event_loop.poll() => match polled {
+                Ok(event) => {
+                    if let Event::Incoming(Packet::ConnAck(_)) = &event {
+                        tracing::info!("connected to the MQTT broker");
+                        connection += 1;
+                        backoff = INITIAL_BACKOFF;
+                    }
+                    on_event(event, connection);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "MQTT connection failed");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAXIMUM_BACKOFF);
+                }
             }
         }
     }
+}
+
+/// Writes a PUBACK for each of `deliveries` and of those waiting behind them that came
+/// on `connection`, and flushes them together. A connection that fails doing so is
+/// dropped; `poll` then reconnects.
+async fn acknowledge(
+    event_loop: &mut EventLoop,
+    connection: u64,
+    deliveries: Vec<Delivery>,
+    waiting: &mut mpsc::UnboundedReceiver<Vec<Delivery>>,
+) {
+    // `network` is rumqttc's connection, `None` while there is none.
+    let Some(network) = event_loop.network.as_mut() else {
+        return;
+    };
+    let written = async {
+        let mut next = Some(deliveries);
+        while let Some(deliveries) = next.take().or_else(|| waiting.try_recv().ok()) {
+            for delivery in deliveries {
+                if delivery.connection == connection {
+                    network
+                        .write(Packet::PubAck(PubAck::new(delivery.packet_id)))
+                        .await?;
+                }
+            }
+        }
+        network.flush().await
+    };
+    let error = match tokio::time::timeout(WRITE_TIMEOUT, written).await {
+        Ok(Ok(())) => return,
+        Ok(Err(error)) => error.to_string(),
+        Err(_) => format!("no progress in {} s", WRITE_TIMEOUT.as_secs()),
+    };
+    tracing::warn!(%error, "acknowledging messages failed; reconnecting");
+    event_loop.clean();
+    event_loop.network = None;
 }

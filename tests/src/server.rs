@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::bridge::{self, BridgeThread};
 use crate::mqtt::MqttOptions;
 use crate::publisher::{MqttPublisher, OutboxWaker};
 
@@ -27,7 +28,7 @@ pub async fn run(pool: PgPool) -> anyhow::Result<()> {
     let listener = TcpListener::bind(address)
         .await
         .with_context(|| format!("binding {address}"))?;
-    let background = spawn_background(pool.clone(), mqtt);
+    let background = spawn_background(pool.clone(), mqtt)?;
     let state = AppState::new(pool, Deployment::from_env(), background.outbox.clone());
     tracing::info!(%address, "serving HTTP");
     let served = serve(listener, state).await;
@@ -39,29 +40,32 @@ pub async fn run(pool: PgPool) -> anyhow::Result<()> {
 /// log retention timer. Dropping it stops them.
 pub struct Background {
     pub tasks: JoinSet<()>,
+    pub bridge: BridgeThread,
     /// Wakes the outbox; what route handlers call after creating a configuration.
     pub outbox: Arc<OutboxWaker>,
     /// True once the bridge is subscribed to the sensor topics.
     pub subscribed: watch::Receiver<bool>,
 }
 
-pub fn spawn_background(pool: PgPool, mqtt: MqttOptions) -> Background {
+pub fn spawn_background(pool: PgPool, mqtt: MqttOptions) -> anyhow::Result<Background> {
     let waker = Arc::new(OutboxWaker::default());
     let (subscribed_sender, subscribed) = watch::channel(false);
     let publisher = Arc::new(MqttPublisher::new(mqtt.clone()));
+    let bridge = bridge::spawn(mqtt, (*pool.connect_options()).clone(), subscribed_sender)
+        .context("starting the bridge's thread")?;
     let mut tasks = JoinSet::new();
-    tasks.spawn(crate::bridge::run(mqtt, pool.clone(), subscribed_sender));
     tasks.spawn(crate::publisher::run_outbox(
         pool.clone(),
         publisher,
         waker.clone(),
     ));
     tasks.spawn(run_retention(pool));
-    Background {
+    Ok(Background {
         tasks,
+        bridge,
         outbox: waker,
         subscribed,
-    }
+    })
 }
 
 async fn run_retention(pool: PgPool) {

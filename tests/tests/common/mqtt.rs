@@ -33,7 +33,7 @@ pub fn broker_url() -> url::Url {
 pub async fn spawn_mqtt(pool: PgPool, url: &url::Url) -> Background {
     let client_id = format!("bridge-{}", Identifier::new());
     let options = MqttOptions::from_url(url, &client_id).unwrap();
-    let mut background = spawn_background(pool, options);
+    let mut background = spawn_background(pool, options).unwrap();
     tokio::time::timeout(
         Duration::from_secs(10),
         background.subscribed.wait_for(|subscribed| *subscribed),
