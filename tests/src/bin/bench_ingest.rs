@@ -3,8 +3,10 @@
 //! of `MQTT_URL`. In one run: (1) the raw broker rate, a plain QoS 1 publisher to a
 //! plain subscriber; (2) PostgreSQL's COPY rate for the same rows; (3) end-to-end
 //! ingest of single-measurement messages through the harness, timed until every row
-//! is committed; (4) the same with 64 measurements per message. Prints rates, ratios
-//! and the harness's peak RSS, and writes them as JSON.
+//! is committed; (4) the same with 64 measurements per message. Each is measured
+//! `RUNS` times and its median taken: the broker's rate alone moves by a third from
+//! one run to the next on a 2-core machine. Prints rates, ratios and the harness's
+//! peak RSS, and writes them as JSON.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -24,6 +26,8 @@ const BATCHED_MESSAGES: usize = 2_000;
 const MEASUREMENTS_PER_MESSAGE: usize = 64;
 const SENSORS: usize = 100;
 const FIRST_TIMESTAMP: usize = 1_700_000_000;
+/// Runs of each measurement; the median is reported.
+const RUNS: usize = 3;
 
 /// One workload: the topic and payload of each message, and the rows they hold.
 struct Workload {
@@ -238,6 +242,18 @@ async fn ingest_rate(
     ))
 }
 
+/// The median of `runs`, of which there is at least one.
+fn median(runs: &[f64]) -> f64 {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    if sorted.len().is_multiple_of(2) {
+        (sorted[middle - 1] + sorted[middle]) / 2.0
+    } else {
+        sorted[middle]
+    }
+}
+
 fn peak_rss_megabytes(pid: u32) -> anyhow::Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status
@@ -283,25 +299,46 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         sensors.push(sensor);
     }
-    let single = workload(&sensors, SINGLE_MESSAGES, 1, 0);
-    let batched = workload(
-        &sensors,
-        BATCHED_MESSAGES,
-        MEASUREMENTS_PER_MESSAGE,
-        SINGLE_MESSAGES,
-    );
+    // Every run stores rows of its own: timestamps never repeat across workloads.
+    let rows_per_run = SINGLE_MESSAGES + BATCHED_MESSAGES * MEASUREMENTS_PER_MESSAGE;
+    let single: Vec<Workload> = (0..RUNS)
+        .map(|run| workload(&sensors, SINGLE_MESSAGES, 1, run * rows_per_run))
+        .collect();
+    let batched: Vec<Workload> = (0..RUNS)
+        .map(|run| {
+            workload(
+                &sensors,
+                BATCHED_MESSAGES,
+                MEASUREMENTS_PER_MESSAGE,
+                run * rows_per_run + SINGLE_MESSAGES,
+            )
+        })
+        .collect();
 
     eprintln!("(1) raw broker rate: {SINGLE_MESSAGES} QoS 1 messages, publisher to subscriber");
-    let raw = raw_broker_rate(&url, &single).await?;
-    eprintln!("    {raw:.0} messages/s");
+    let mut raw_runs = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        raw_runs.push(raw_broker_rate(&url, &single[0]).await?);
+        eprintln!("    {:.0} messages/s", raw_runs[raw_runs.len() - 1]);
+    }
+    let raw = median(&raw_runs);
+    eprintln!("    median {raw:.0} messages/s");
     eprintln!("(2) PostgreSQL COPY of the same rows");
-    let copy_single = copy_rate(&pool, &single.rows).await?;
-    let copy_batched = copy_rate(&pool, &batched.rows).await?;
-    eprintln!(
-        "    {copy_single:.0} rows/s ({} rows), {copy_batched:.0} rows/s ({} rows)",
-        single.rows.len(),
-        batched.rows.len()
-    );
+    let (mut copy_single_runs, mut copy_batched_runs) = (Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        copy_single_runs.push(copy_rate(&pool, &single[0].rows).await?);
+        copy_batched_runs.push(copy_rate(&pool, &batched[0].rows).await?);
+        eprintln!(
+            "    {:.0} rows/s ({} rows), {:.0} rows/s ({} rows)",
+            copy_single_runs[copy_single_runs.len() - 1],
+            single[0].rows.len(),
+            copy_batched_runs[copy_batched_runs.len() - 1],
+            batched[0].rows.len()
+        );
+    }
+    let copy_single = median(&copy_single_runs);
+    let copy_batched = median(&copy_batched_runs);
+    eprintln!("    median {copy_single:.0} rows/s, {copy_batched:.0} rows/s");
 
     // The bridge's session opened before the stream, as a harness that ran before
     // left it: the broker queues for it from the first message on.
@@ -331,30 +368,48 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("starting {harness_binary}"))?;
     let result = async {
         eprintln!("(3) end to end: {SINGLE_MESSAGES} messages of 1 measurement");
-        let (single_messages, single_rows) = ingest_rate(&pool, &url, "single", &single).await?;
+        let mut single_runs = Vec::with_capacity(RUNS);
+        for workload in &single {
+            let (messages, _) = ingest_rate(&pool, &url, "single", workload).await?;
+            eprintln!("    {messages:.0} messages/s");
+            single_runs.push(messages);
+        }
+        // One measurement per message: as many rows as messages.
+        let single_messages = median(&single_runs);
+        let single_rows = single_messages;
         eprintln!(
-            "    {single_messages:.0} messages/s, {:.2} x raw broker rate",
+            "    median {single_messages:.0} messages/s, {:.2} x raw broker rate",
             single_messages / raw
         );
         eprintln!(
             "(4) end to end: {BATCHED_MESSAGES} messages of {MEASUREMENTS_PER_MESSAGE} measurements"
         );
-        let (batched_messages, batched_rows) =
-            ingest_rate(&pool, &url, "batched", &batched).await?;
+        let mut batched_runs = Vec::with_capacity(RUNS);
+        for workload in &batched {
+            let (messages, rows) = ingest_rate(&pool, &url, "batched", workload).await?;
+            eprintln!("    {messages:.0} messages/s, {rows:.0} rows/s");
+            batched_runs.push(messages);
+        }
+        let batched_messages = median(&batched_runs);
+        let batched_rows = batched_messages * MEASUREMENTS_PER_MESSAGE as f64;
         eprintln!(
-            "    {batched_messages:.0} messages/s, {batched_rows:.0} rows/s, {:.2} x COPY rate",
+            "    median {batched_messages:.0} messages/s, {batched_rows:.0} rows/s, {:.2} x COPY rate",
             batched_rows / copy_batched
         );
         let rss = peak_rss_megabytes(harness.id())?;
         anyhow::Ok(json!({
+            "runs": RUNS,
             "raw_broker_messages_per_second": raw,
+            "raw_broker_runs": raw_runs,
             "copy_rows_per_second": {"single": copy_single, "batched": copy_batched},
+            "copy_runs": {"single": copy_single_runs, "batched": copy_batched_runs},
             "single": {
                 "messages": SINGLE_MESSAGES,
                 "messages_per_second": single_messages,
                 "rows_per_second": single_rows,
                 "ratio_to_raw_broker": single_messages / raw,
                 "ratio_to_copy": single_rows / copy_single,
+                "messages_per_second_runs": single_runs,
             },
             "batched": {
                 "messages": BATCHED_MESSAGES,
@@ -363,6 +418,7 @@ async fn main() -> anyhow::Result<()> {
                 "rows_per_second": batched_rows,
                 "ratio_to_raw_broker": batched_messages / raw,
                 "ratio_to_copy": batched_rows / copy_batched,
+                "messages_per_second_runs": batched_runs,
             },
             "harness_peak_rss_megabytes": rss,
         }))
