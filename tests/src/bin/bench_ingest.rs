@@ -87,12 +87,11 @@ fn client_options(url: &url::Url, client_id: &str, clean_session: bool) -> MqttO
 }
 
 /// Publishes every message with QoS 1 and returns once the broker acknowledged all.
-async fn publish_all(url: &url::Url, messages: &[(String, String)]) -> anyhow::Result<()> {
+async fn publish_all(url: &url::Url, messages: Vec<(String, String)>) -> anyhow::Result<()> {
     let (client, mut event_loop) = AsyncClient::new(
         client_options(url, &format!("bench-publisher-{}", Identifier::new()), true),
         1000,
     );
-    let messages = messages.to_vec();
     let total = messages.len();
     let publisher = tokio::spawn(async move {
         for (topic, payload) in messages {
@@ -148,7 +147,7 @@ async fn raw_broker_rate(url: &url::Url, workload: &Workload) -> anyhow::Result<
         }
         anyhow::Ok(start.elapsed())
     });
-    publish_all(url, &messages).await?;
+    publish_all(url, messages).await?;
     let elapsed = receiver.await??;
     Ok(total as f64 / elapsed.as_secs_f64())
 }
@@ -209,10 +208,11 @@ async fn ingest_rate(
 ) -> anyhow::Result<(f64, f64)> {
     let before = stored(pool).await?;
     let expected = before + workload.rows.len() as i64;
-    let start = Instant::now();
+    // Copied before the clock starts, as the raw run's messages are.
     let messages = workload.messages.clone();
     let url_clone = url.clone();
-    let publisher = tokio::spawn(async move { publish_all(&url_clone, &messages).await });
+    let start = Instant::now();
+    let publisher = tokio::spawn(async move { publish_all(&url_clone, messages).await });
     let mut last_report = Instant::now();
     loop {
         let count = stored(pool).await?;
