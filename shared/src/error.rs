@@ -73,6 +73,13 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+/// Whether the database refused a row because its unique key is taken.
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|database_error| database_error.is_unique_violation())
+}
+
 /// Whether a database error may go away by itself (connection lost, pool exhausted,
 /// server shutting down), so that retrying later is worthwhile.
 pub fn is_transient(error: &sqlx::Error) -> bool {

@@ -58,6 +58,39 @@ async fn a_redelivered_measurement_is_stored_and_counted_once(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn new_measurements_among_stored_copies_are_stored_and_counted(pool: PgPool) {
+    let sensor = create_sensor(&pool).await;
+    let stored = [
+        measurement(sensor, 1_683_633_600.0, 20.0),
+        measurement(sensor, 1_683_633_601.0, 20.0),
+    ];
+    assert_eq!(create_measurements(&pool, &stored).await.unwrap(), 2);
+    // The plain insert fails on the second row; the batch goes again, skipping copies.
+    let batch = [
+        measurement(sensor, 1_683_633_599.0, 19.0),
+        stored[0].clone(),
+        measurement(sensor, 1_683_633_602.0, 21.0),
+        stored[1].clone(),
+    ];
+    assert_eq!(create_measurements(&pool, &batch).await.unwrap(), 2);
+    let timestamps: Vec<f64> = sqlx::query_scalar(
+        "SELECT extract(epoch FROM creation_timestamp)::float8 FROM measurement ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        timestamps,
+        [1_683_633_599.0, 1_683_633_600.0, 1_683_633_601.0, 1_683_633_602.0]
+    );
+    // The failed first attempt counted nothing: its rows and counts rolled back.
+    assert_eq!(
+        bucket_counts(&pool, sensor).await,
+        [(1_683_619_200.0, 1), (1_683_633_600.0, 3)]
+    );
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn duplicates_within_one_batch_are_stored_once(pool: PgPool) {
     let sensor = create_sensor(&pool).await;
     let one = measurement(sensor, 1_683_633_600.0, 20.0);

@@ -10,8 +10,9 @@ use sensorium_shared::domain::{
     Timestamp, UserName,
 };
 use sensorium_shared::passwords;
-use sensorium_shared::queries::logs::{NewLogMessage, create_log_messages};
-use sensorium_shared::queries::measurements::{NewMeasurement, create_measurements};
+use sensorium_shared::queries::Duplicates;
+use sensorium_shared::queries::logs::{NewLogMessage, insert_log_messages};
+use sensorium_shared::queries::measurements::{NewMeasurement, insert_measurements};
 use sensorium_shared::queries::{configurations, networks, sensors, sessions, users};
 use sqlx::PgPool;
 
@@ -70,9 +71,9 @@ pub async fn run(pool: &PgPool) -> anyhow::Result<()> {
                 .context("the sensor was just created")?;
         }
         let measurements = example_measurements(sensor_identifier, index as f64, now)?;
-        create_measurements(&mut *transaction, &measurements).await?;
+        insert_measurements(&mut *transaction, &measurements, Duplicates::Skip).await?;
         let log_messages = example_log_messages(sensor_identifier, now)?;
-        create_log_messages(&mut *transaction, &log_messages).await?;
+        insert_log_messages(&mut *transaction, &log_messages, Duplicates::Skip).await?;
     }
     transaction.commit().await?;
 

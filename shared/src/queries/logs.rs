@@ -1,11 +1,13 @@
 //! Log messages of sensors.
 
 use sha2::{Digest, Sha256};
-use sqlx::PgExecutor;
+use sqlx::{PgExecutor, PgPool};
 
 use crate::domain::{Identifier, Revision, Severity, Timestamp};
+use crate::error::is_unique_violation;
 use crate::limits::{LOG_RETENTION_DAYS, PAGE_SIZE};
 use crate::pages::{Direction, PageRequest, ascending};
+use crate::queries::Duplicates;
 use crate::queries::measurements::hash_revision;
 
 /// One log message as received, validated (subject and details already cut to
@@ -42,11 +44,27 @@ impl NewLogMessage {
     }
 }
 
-/// Stores log messages in one statement, skipping those already stored. Returns how
-/// many were new. Every sensor must exist (filter first).
+/// Stores log messages, skipping those already stored. Returns how many were new.
+/// Every sensor must exist (filter first). A plain insert first, as for
+/// measurements (see `create_measurements`).
 pub async fn create_log_messages(
+    pool: &PgPool,
+    log_messages: &[NewLogMessage],
+) -> Result<u64, sqlx::Error> {
+    match insert_log_messages(pool, log_messages, Duplicates::Refuse).await {
+        Err(error) if is_unique_violation(&error) => {
+            insert_log_messages(pool, log_messages, Duplicates::Skip).await
+        }
+        result => result,
+    }
+}
+
+/// Stores log messages in one statement; `duplicates` says what becomes of one that
+/// is stored already. Returns how many were stored.
+pub async fn insert_log_messages(
     executor: impl PgExecutor<'_>,
     log_messages: &[NewLogMessage],
+    duplicates: Duplicates,
 ) -> Result<u64, sqlx::Error> {
     let length = log_messages.len();
     let mut sensor_identifiers = Vec::with_capacity(length);
@@ -69,30 +87,34 @@ pub async fn create_log_messages(
         receipt_timestamps.push(log_message.receipt_timestamp.as_datetime());
         positions.push(log_message.position);
     }
-    let result = sqlx::query(
-        r#"
-        INSERT INTO log (
-            sensor_identifier, creation_timestamp, fingerprint, severity, subject, details,
-            revision, receipt_timestamp, position
-        )
-        SELECT * FROM UNNEST(
-            $1::uuid[], $2::timestamptz[], $3::bytea[], $4::text[]::severity[], $5::text[],
-            $6::text[], $7::integer[], $8::timestamptz[], $9::integer[]
-        )
-        ON CONFLICT DO NOTHING
-        "#,
-    )
-    .bind(sensor_identifiers)
-    .bind(creation_timestamps)
-    .bind(fingerprints)
-    .bind(severities)
-    .bind(subjects)
-    .bind(details)
-    .bind(revisions)
-    .bind(receipt_timestamps)
-    .bind(positions)
-    .execute(executor)
-    .await?;
+    macro_rules! insert {
+        ($($on_conflict:literal)?) => {
+            concat!(
+                "INSERT INTO log (sensor_identifier, creation_timestamp, fingerprint, severity, ",
+                "subject, details, revision, receipt_timestamp, position) ",
+                "SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::bytea[], ",
+                "$4::text[]::severity[], $5::text[], $6::text[], $7::integer[], ",
+                "$8::timestamptz[], $9::integer[])",
+                $($on_conflict)?
+            )
+        };
+    }
+    let statement = match duplicates {
+        Duplicates::Refuse => insert!(),
+        Duplicates::Skip => insert!(" ON CONFLICT DO NOTHING"),
+    };
+    let result = sqlx::query(statement)
+        .bind(sensor_identifiers)
+        .bind(creation_timestamps)
+        .bind(fingerprints)
+        .bind(severities)
+        .bind(subjects)
+        .bind(details)
+        .bind(revisions)
+        .bind(receipt_timestamps)
+        .bind(positions)
+        .execute(executor)
+        .await?;
     Ok(result.rows_affected())
 }
 
