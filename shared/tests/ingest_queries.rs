@@ -81,7 +81,12 @@ async fn new_measurements_among_stored_copies_are_stored_and_counted(pool: PgPoo
     .unwrap();
     assert_eq!(
         timestamps,
-        [1_683_633_599.0, 1_683_633_600.0, 1_683_633_601.0, 1_683_633_602.0]
+        [
+            1_683_633_599.0,
+            1_683_633_600.0,
+            1_683_633_601.0,
+            1_683_633_602.0
+        ]
     );
     // The failed first attempt counted nothing: its rows and counts rolled back.
     assert_eq!(
