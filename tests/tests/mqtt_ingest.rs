@@ -5,7 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::mqtt::{Sensor, broker_url, create_configuration, spawn_mqtt};
+use common::mqtt::{
+    OwnBroker, Sensor, broker_url, create_configuration, spawn_mqtt, spawn_mqtt_as,
+};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet};
 use sensorium_shared::domain::Identifier;
 use sensorium_shared::testing::create_sensor;
 use serde_json::{Value, json};
@@ -380,4 +383,88 @@ async fn messages_failed_by_a_database_outage_are_retried_until_stored(pool: PgP
         measurement_timestamps(&pool, sensor_identifier)
     })
     .await;
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn after_a_broker_restart_the_bridge_stores_and_acknowledges_on_the_new_connection(
+    pool: PgPool,
+) {
+    let sensor_identifier = create_sensor(&pool).await;
+    let topic = format!("measurements/{sensor_identifier}");
+    let mut broker = OwnBroker::start().await;
+    let client_id = format!("bridge-{}", Identifier::new());
+    let mqtt = spawn_mqtt_as(pool.clone(), &broker.url(), &client_id).await;
+    let sensor = Sensor::connect(&broker.url());
+    sensor
+        .publish_json(
+            &topic,
+            json!({"measurements": [{"timestamp": 1, "value": {"a": 1}}]}),
+        )
+        .await;
+    wait_for(vec![1.0], || {
+        measurement_timestamps(&pool, sensor_identifier)
+    })
+    .await;
+
+    // Restarted without persistence, the broker forgot the bridge's session: the
+    // bridge reconnects and subscribes again. Until it has, messages reach nobody, so
+    // the sensor publishes one a second until one is stored.
+    broker.stop();
+    broker.resume().await;
+    let deadline = std::time::Instant::now() + STORED_WITHIN;
+    for timestamp in 2.. {
+        sensor
+            .publish_json(
+                &topic,
+                json!({"measurements": [{"timestamp": timestamp, "value": {"a": 1}}]}),
+            )
+            .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if measurement_timestamps(&pool, sensor_identifier).await.len() > 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing stored after the restart"
+        );
+    }
+    let before = measurement_timestamps(&pool, sensor_identifier).await.len();
+    for timestamp in 1000..1100 {
+        sensor
+            .publish_json(
+                &topic,
+                json!({"measurements": [{"timestamp": timestamp, "value": {"a": 1}}]}),
+            )
+            .await;
+    }
+    wait_for(before + 100, || async {
+        measurement_timestamps(&pool, sensor_identifier).await.len()
+    })
+    .await;
+    // Time for the last batch's acknowledgements to leave, then the bridge stops.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    drop(mqtt);
+
+    // Its session on the broker holds nothing unacknowledged: a client resuming it
+    // gets no message redelivered.
+    let mut options = MqttOptions::new(&client_id, "127.0.0.1", broker.port);
+    options.set_clean_session(false);
+    let (_client, mut event_loop) = AsyncClient::new(options, 10);
+    let redelivered = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match event_loop.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(connack))) => {
+                    assert!(
+                        connack.session_present,
+                        "the broker kept the bridge's session"
+                    );
+                }
+                Ok(Event::Incoming(Packet::Publish(publish))) => return publish,
+                Ok(_) => {}
+                Err(error) => panic!("resuming the bridge's session failed: {error}"),
+            }
+        }
+    })
+    .await;
+    assert!(redelivered.is_err(), "redelivered: {redelivered:?}");
 }

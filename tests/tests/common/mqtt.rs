@@ -31,8 +31,12 @@ pub fn broker_url() -> url::Url {
 /// that tests running side by side do not take over each other's session; returns
 /// once the bridge is subscribed.
 pub async fn spawn_mqtt(pool: PgPool, url: &url::Url) -> Background {
-    let client_id = format!("bridge-{}", Identifier::new());
-    let options = MqttOptions::from_url(url, &client_id).unwrap();
+    spawn_mqtt_as(pool, url, &format!("bridge-{}", Identifier::new())).await
+}
+
+/// [`spawn_mqtt`] with the bridge's client id, whose session a test may look into.
+pub async fn spawn_mqtt_as(pool: PgPool, url: &url::Url, client_id: &str) -> Background {
+    let options = MqttOptions::from_url(url, client_id).unwrap();
     let mut background = spawn_background(pool, options).unwrap();
     tokio::time::timeout(
         Duration::from_secs(10),
