@@ -4,11 +4,10 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgExecutor, PgPool};
 
 use crate::domain::{Identifier, Revision, Severity, Timestamp};
-use crate::error::is_unique_violation;
 use crate::limits::{LOG_RETENTION_DAYS, PAGE_SIZE};
 use crate::pages::{Direction, PageRequest, ascending};
-use crate::queries::Duplicates;
 use crate::queries::measurements::hash_revision;
+use crate::queries::{Duplicates, insert_skipping_stored, insert_statement};
 
 /// One log message as received, validated (subject and details already cut to
 /// their limits), ready to store.
@@ -45,18 +44,13 @@ impl NewLogMessage {
 }
 
 /// Stores log messages, skipping those already stored. Returns how many were new.
-/// Every sensor must exist (filter first). A plain insert first, as for
-/// measurements (see `create_measurements`).
+/// Every sensor must exist (filter first). A plain insert first; see
+/// `queries::insert_skipping_stored`.
 pub async fn create_log_messages(
     pool: &PgPool,
     log_messages: &[NewLogMessage],
 ) -> Result<u64, sqlx::Error> {
-    match insert_log_messages(pool, log_messages, Duplicates::Refuse).await {
-        Err(error) if is_unique_violation(&error) => {
-            insert_log_messages(pool, log_messages, Duplicates::Skip).await
-        }
-        result => result,
-    }
+    insert_skipping_stored(|duplicates| insert_log_messages(pool, log_messages, duplicates)).await
 }
 
 /// Stores log messages in one statement; `duplicates` says what becomes of one that
@@ -87,22 +81,14 @@ pub async fn insert_log_messages(
         receipt_timestamps.push(log_message.receipt_timestamp.as_datetime());
         positions.push(log_message.position);
     }
-    macro_rules! insert {
-        ($($on_conflict:literal)?) => {
-            concat!(
-                "INSERT INTO log (sensor_identifier, creation_timestamp, fingerprint, severity, ",
-                "subject, details, revision, receipt_timestamp, position) ",
-                "SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::bytea[], ",
-                "$4::text[]::severity[], $5::text[], $6::text[], $7::integer[], ",
-                "$8::timestamptz[], $9::integer[])",
-                $($on_conflict)?
-            )
-        };
-    }
-    let statement = match duplicates {
-        Duplicates::Refuse => insert!(),
-        Duplicates::Skip => insert!(" ON CONFLICT DO NOTHING"),
-    };
+    let statement = insert_statement!(
+        duplicates,
+        "INSERT INTO log (sensor_identifier, creation_timestamp, fingerprint, severity, ",
+        "subject, details, revision, receipt_timestamp, position) ",
+        "SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::bytea[], ",
+        "$4::text[]::severity[], $5::text[], $6::text[], $7::integer[], ",
+        "$8::timestamptz[], $9::integer[])",
+    );
     let result = sqlx::query(statement)
         .bind(sensor_identifiers)
         .bind(creation_timestamps)

@@ -7,10 +7,9 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgExecutor, PgPool, Row};
 
 use crate::domain::{Attribute, Identifier, Revision, Timestamp};
-use crate::error::is_unique_violation;
 use crate::limits::{AGGREGATION_WINDOW_DAYS, PAGE_SIZE};
 use crate::pages::{Direction, PageRequest, ascending};
-use crate::queries::Duplicates;
+use crate::queries::{Duplicates, insert_skipping_stored, insert_statement};
 
 /// One measurement as received, validated, ready to store.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,24 +54,12 @@ pub(crate) fn hash_revision(hasher: &mut Sha256, revision: Option<Revision>) {
 /// Stores measurements, skipping those already stored; the database counts the new
 /// ones into their sensor's 4-hour buckets (a trigger of `migrations/`). Returns how
 /// many were new. Every sensor must exist (a missing one fails the statement: filter
-/// first).
-///
-/// Stored copies are rare (a message redelivered after a crash or a reconnect), so
-/// the batch goes first as a plain insert, which checks each row's key once, as it
-/// inserts it; `ON CONFLICT DO NOTHING` checks it twice. That made the statement
-/// about a quarter cheaper. Only when the plain insert meets a stored copy does the
-/// batch go again, skipping the copies. Both are statements of their own, hence the
-/// pool.
+/// first). A plain insert first; see `queries::insert_skipping_stored`.
 pub async fn create_measurements(
     pool: &PgPool,
     measurements: &[NewMeasurement],
 ) -> Result<u64, sqlx::Error> {
-    match insert_measurements(pool, measurements, Duplicates::Refuse).await {
-        Err(error) if is_unique_violation(&error) => {
-            insert_measurements(pool, measurements, Duplicates::Skip).await
-        }
-        result => result,
-    }
+    insert_skipping_stored(|duplicates| insert_measurements(pool, measurements, duplicates)).await
 }
 
 /// Stores measurements in one statement; `duplicates` says what becomes of one that is
@@ -102,21 +89,13 @@ pub async fn insert_measurements(
         receipt_timestamps.push(measurement.receipt_timestamp.as_datetime());
         positions.push(measurement.position);
     }
-    macro_rules! insert {
-        ($($on_conflict:literal)?) => {
-            concat!(
-                "INSERT INTO measurement (sensor_identifier, creation_timestamp, fingerprint, ",
-                "revision, value, receipt_timestamp, position) ",
-                "SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::bytea[], ",
-                "$4::integer[], $5::text[]::json[], $6::timestamptz[], $7::integer[])",
-                $($on_conflict)?
-            )
-        };
-    }
-    let statement = match duplicates {
-        Duplicates::Refuse => insert!(),
-        Duplicates::Skip => insert!(" ON CONFLICT DO NOTHING"),
-    };
+    let statement = insert_statement!(
+        duplicates,
+        "INSERT INTO measurement (sensor_identifier, creation_timestamp, fingerprint, ",
+        "revision, value, receipt_timestamp, position) ",
+        "SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::bytea[], ",
+        "$4::integer[], $5::text[]::json[], $6::timestamptz[], $7::integer[])",
+    );
     let result = sqlx::query(statement)
         .bind(sensor_identifiers)
         .bind(creation_timestamps)

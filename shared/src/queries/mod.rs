@@ -3,6 +3,10 @@
 //! `read_configurations`), each taking any executor (pool, connection, transaction)
 //! unless it runs more than one statement.
 
+use std::future::Future;
+
+use crate::error::is_unique_violation;
+
 pub mod configurations;
 pub mod ingest;
 pub mod logs;
@@ -20,4 +24,32 @@ pub enum Duplicates {
     Refuse,
     /// Skip the row (`ON CONFLICT DO NOTHING`).
     Skip,
+}
+
+/// A batch insert's statement for `duplicates`: the insert made of the string
+/// literals given, as it is, or skipping rows stored already.
+macro_rules! insert_statement {
+    ($duplicates:expr, $($part:literal),+ $(,)?) => {
+        match $duplicates {
+            $crate::queries::Duplicates::Refuse => concat!($($part),+),
+            $crate::queries::Duplicates::Skip => concat!($($part),+, " ON CONFLICT DO NOTHING"),
+        }
+    };
+}
+pub(crate) use insert_statement;
+
+/// Runs `insert` refusing duplicates and, only if it met a row stored already, again
+/// skipping them. Stored copies are rare (a message redelivered after a crash or a
+/// reconnect), and a plain insert checks each row's key once, as it inserts it;
+/// `ON CONFLICT DO NOTHING` checks it twice. That made the measurement insert about
+/// a quarter cheaper. Both tries are statements of their own: `insert` needs a pool.
+pub(crate) async fn insert_skipping_stored<F, Fut>(insert: F) -> Result<u64, sqlx::Error>
+where
+    F: Fn(Duplicates) -> Fut,
+    Fut: Future<Output = Result<u64, sqlx::Error>>,
+{
+    match insert(Duplicates::Refuse).await {
+        Err(error) if is_unique_violation(&error) => insert(Duplicates::Skip).await,
+        result => result,
+    }
 }
