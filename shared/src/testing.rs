@@ -27,3 +27,15 @@ pub async fn create_network_and_sensor(pool: &PgPool) -> (Identifier, Identifier
 pub async fn create_sensor(pool: &PgPool) -> Identifier {
     create_network_and_sensor(pool).await.1
 }
+
+/// The sensor's 4-hour measurement counts: (bucket start in seconds, count), by time.
+pub async fn bucket_counts(pool: &PgPool, sensor: Identifier) -> Vec<(f64, i64)> {
+    sqlx::query_as(
+        "SELECT extract(epoch FROM bucket_timestamp)::float8, measurement_count
+         FROM measurement_bucket WHERE sensor_identifier = $1 ORDER BY 1",
+    )
+    .bind(sensor)
+    .fetch_all(pool)
+    .await
+    .expect("the buckets are read")
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use sensorium_shared::domain::{Attribute, Identifier, Revision, Severity, Timestamp};
 use sensorium_shared::queries::logs::{NewLogMessage, create_log_messages};
 use sensorium_shared::queries::measurements::{NewMeasurement, create_measurements};
-use sensorium_shared::testing::create_sensor;
+use sensorium_shared::testing::{bucket_counts, create_sensor};
 use sqlx::PgPool;
 
 fn measurement(sensor: Identifier, seconds: f64, temperature: f64) -> NewMeasurement {
@@ -18,17 +18,6 @@ fn measurement(sensor: Identifier, seconds: f64, temperature: f64) -> NewMeasure
         receipt_timestamp: Timestamp::now(),
         position: 0,
     }
-}
-
-async fn bucket_counts(pool: &PgPool, sensor: Identifier) -> Vec<(f64, i64)> {
-    sqlx::query_as(
-        "SELECT extract(epoch FROM bucket_timestamp)::float8, measurement_count
-         FROM measurement_bucket WHERE sensor_identifier = $1 ORDER BY 1",
-    )
-    .bind(sensor)
-    .fetch_all(pool)
-    .await
-    .unwrap()
 }
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
