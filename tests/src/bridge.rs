@@ -58,7 +58,7 @@ pub struct BridgeThread {
 /// The bridge spends a few microseconds on a message, tens of thousands of times a
 /// second. On the harness's multi-threaded runtime, handing each message from one
 /// worker thread to another (parking one, waking the other) took about a quarter of
-/// its CPU time under `./scripts/bench ingest`; alone on its thread it never does,
+/// its CPU time in the ingest benchmark; alone on its thread it never does,
 /// and it neither waits for the HTTP server nor holds it up. The cloud runs it alike:
 /// each topic function is a process of its own, with a pool of its own.
 pub fn spawn(
@@ -163,8 +163,11 @@ async fn run(mut options: MqttOptions, pool: PgPool, subscribed: watch::Sender<b
                             topic = received.publish.topic,
                             "dropped a message of an unknown topic"
                         );
-                        // Fails only while the harness shuts down; the broker redelivers.
-                        let _ = acknowledgements.send(received.delivery.into_iter().collect());
+                        if let Some(delivery) = received.delivery {
+                            // Fails only while the harness shuts down; the broker
+                            // redelivers.
+                            let _ = acknowledgements.send(vec![delivery]);
+                        }
                     }
                 }
             }
@@ -242,14 +245,16 @@ async fn deliver(
             .iter()
             .filter_map(|failure| failure.item_identifier.parse().ok())
             .collect();
-        let handled = pending
+        let handled: Vec<Delivery> = pending
             .iter()
             .filter(|index| !failed.contains(index))
             .filter_map(|&index| batch[index].delivery)
             .collect();
-        // Fails only while the harness shuts down: the broker then redelivers the
-        // messages, which are stored only once.
-        let _ = acknowledgements.send(handled);
+        if !handled.is_empty() {
+            // Fails only while the harness shuts down: the broker then redelivers the
+            // messages, which are stored only once.
+            let _ = acknowledgements.send(handled);
+        }
         if failed.is_empty() {
             break;
         }

@@ -4,9 +4,9 @@
 //! plain subscriber; (2) PostgreSQL's COPY rate for the same rows; (3) end-to-end
 //! ingest of single-measurement messages through the harness, timed until every row
 //! is committed; (4) the same with 64 measurements per message. Each is measured
-//! `RUNS` times and its median taken: the broker's rate alone moves by a third from
-//! one run to the next on a 2-core machine. Prints rates, ratios and the harness's
-//! peak RSS, and writes them as JSON.
+//! `RUNS` times and its median taken, so that one run slowed or sped up by the
+//! scheduling of a 2-core machine does not make the figure. Prints rates, ratios and
+//! the harness's peak RSS, and writes them as JSON.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -242,6 +242,22 @@ async fn ingest_rate(
     ))
 }
 
+/// (3) or (4) once per workload: the messages per second of each run.
+async fn ingest_runs(
+    pool: &PgPool,
+    url: &url::Url,
+    name: &str,
+    workloads: &[Workload],
+) -> anyhow::Result<Vec<f64>> {
+    let mut runs = Vec::with_capacity(workloads.len());
+    for workload in workloads {
+        let (messages, rows) = ingest_rate(pool, url, name, workload).await?;
+        eprintln!("    {messages:.0} messages/s, {rows:.0} rows/s");
+        runs.push(messages);
+    }
+    Ok(runs)
+}
+
 /// The median of `runs`, of which there is at least one.
 fn median(runs: &[f64]) -> f64 {
     let mut sorted = runs.to_vec();
@@ -318,23 +334,24 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("(1) raw broker rate: {SINGLE_MESSAGES} QoS 1 messages, publisher to subscriber");
     let mut raw_runs = Vec::with_capacity(RUNS);
     for _ in 0..RUNS {
-        raw_runs.push(raw_broker_rate(&url, &single[0]).await?);
-        eprintln!("    {:.0} messages/s", raw_runs[raw_runs.len() - 1]);
+        let rate = raw_broker_rate(&url, &single[0]).await?;
+        eprintln!("    {rate:.0} messages/s");
+        raw_runs.push(rate);
     }
     let raw = median(&raw_runs);
     eprintln!("    median {raw:.0} messages/s");
     eprintln!("(2) PostgreSQL COPY of the same rows");
     let (mut copy_single_runs, mut copy_batched_runs) = (Vec::new(), Vec::new());
     for _ in 0..RUNS {
-        copy_single_runs.push(copy_rate(&pool, &single[0].rows).await?);
-        copy_batched_runs.push(copy_rate(&pool, &batched[0].rows).await?);
+        let single_rate = copy_rate(&pool, &single[0].rows).await?;
+        let batched_rate = copy_rate(&pool, &batched[0].rows).await?;
         eprintln!(
-            "    {:.0} rows/s ({} rows), {:.0} rows/s ({} rows)",
-            copy_single_runs[copy_single_runs.len() - 1],
+            "    {single_rate:.0} rows/s ({} rows), {batched_rate:.0} rows/s ({} rows)",
             single[0].rows.len(),
-            copy_batched_runs[copy_batched_runs.len() - 1],
             batched[0].rows.len()
         );
+        copy_single_runs.push(single_rate);
+        copy_batched_runs.push(batched_rate);
     }
     let copy_single = median(&copy_single_runs);
     let copy_batched = median(&copy_batched_runs);
@@ -368,12 +385,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("starting {harness_binary}"))?;
     let result = async {
         eprintln!("(3) end to end: {SINGLE_MESSAGES} messages of 1 measurement");
-        let mut single_runs = Vec::with_capacity(RUNS);
-        for workload in &single {
-            let (messages, _) = ingest_rate(&pool, &url, "single", workload).await?;
-            eprintln!("    {messages:.0} messages/s");
-            single_runs.push(messages);
-        }
+        let single_runs = ingest_runs(&pool, &url, "single", &single).await?;
         // One measurement per message: as many rows as messages.
         let single_messages = median(&single_runs);
         let single_rows = single_messages;
@@ -384,12 +396,7 @@ async fn main() -> anyhow::Result<()> {
         eprintln!(
             "(4) end to end: {BATCHED_MESSAGES} messages of {MEASUREMENTS_PER_MESSAGE} measurements"
         );
-        let mut batched_runs = Vec::with_capacity(RUNS);
-        for workload in &batched {
-            let (messages, rows) = ingest_rate(&pool, &url, "batched", workload).await?;
-            eprintln!("    {messages:.0} messages/s, {rows:.0} rows/s");
-            batched_runs.push(messages);
-        }
+        let batched_runs = ingest_runs(&pool, &url, "batched", &batched).await?;
         let batched_messages = median(&batched_runs);
         let batched_rows = batched_messages * MEASUREMENTS_PER_MESSAGE as f64;
         eprintln!(
