@@ -7,18 +7,22 @@
 #   start_private_postgres             throwaway server for tests (fsync off), deleted on stop
 #   start_persistent_postgres DIR PORT server whose data stays in DIR (develop), PORT if free
 #   stop_private_postgres
-#   start_private_mosquitto [PORT]     PORT if free, else any free port
+#   start_private_mosquitto [PORT [DIR]] PORT if free, else any free port; state kept in DIR
 #   stop_private_mosquitto
+#   start_moto                         moto's server, standing in for AWS IoT Core's API
+#   stop_moto
 #
-# Starting exports DATABASE_URL, PGHOST, PGPORT, PGUSER, PGDATABASE; MQTT_URL,
-# MOSQUITTO_PID, MOSQUITTO_BIN, MOSQUITTO_CONF_TEMPLATE. Stopping is safe to repeat, and
-# after the service died.
+# Starting exports DATABASE_URL, PGHOST, PGPORT, PGUSER, PGDATABASE; MQTT_URL (with the
+# broker admin's user and password), CREDENTIALS_PROVIDER, MOSQUITTO_PID, MOSQUITTO_BIN,
+# MOSQUITTO_CONF_TEMPLATE, MOSQUITTO_DYNAMIC_SECURITY_FILE; MOTO_URL. Stopping is safe to
+# repeat, and after the service died.
 
 readonly DATABASE_NAME=sensorium
 
 # What this shell started. Values inherited from a parent script describe the parent's
 # services, which are not ours to stop.
-unset PRIVATE_POSTGRES_DATA PRIVATE_POSTGRES_RUN MOSQUITTO_DIR MOSQUITTO_PID MOSQUITTO_PORT
+unset PRIVATE_POSTGRES_DATA PRIVATE_POSTGRES_RUN MOSQUITTO_TEMPORARY_DIR MOSQUITTO_PID MOSQUITTO_PORT
+unset MOTO_DIR MOTO_PID MOTO_PORT
 
 # Queries are checked at compile time against the committed `.sqlx/` data, never against
 # whatever database DATABASE_URL names (a fresh one has no tables until migrated).
@@ -123,10 +127,12 @@ mosquitto_binary() {
     return 1
 }
 
-# Installs PostgreSQL and Mosquitto through ./scripts/setup when either is missing.
+# Installs PostgreSQL, Mosquitto and moto through ./scripts/setup when one is missing.
 ensure_service_binaries() {
-    if ! postgres_bin_dir >/dev/null || ! mosquitto_binary >/dev/null; then
-        say "PostgreSQL or Mosquitto is missing; running ./scripts/setup"
+    if ! postgres_bin_dir >/dev/null || ! mosquitto_binary >/dev/null ||
+        ! command -v mosquitto_ctrl >/dev/null || ! command -v python3 >/dev/null ||
+        ! command -v moto_server >/dev/null; then
+        say "PostgreSQL, Mosquitto or moto is missing; running ./scripts/setup"
         ./scripts/setup
     fi
 }
@@ -343,20 +349,77 @@ wait_for_mosquitto() {
     return 1
 }
 
+# The dynamic-security plugin of the installed Mosquitto (Debian's package ships it).
+mosquitto_dynamic_security_plugin() {
+    local candidate
+    for candidate in /usr/lib/*/mosquitto_dynamic_security.so /usr/lib/mosquitto_dynamic_security.so \
+        /usr/local/lib/mosquitto_dynamic_security.so; do
+        if [[ -f $candidate ]]; then
+            echo "$candidate"
+            return
+        fi
+    done
+    return 1
+}
+
+# Creates the plugin's file $1 with one admin, the server's user "sensorium" with
+# password $2. The admin role mosquitto_ctrl writes may subscribe to everything but
+# publish only plugin commands; the server also publishes configurations, and tests
+# publish as sensors, so it may publish anywhere too.
+create_dynamic_security_file() {
+    local file=$1 password=$2
+    mosquitto_ctrl dynsec init "$file" sensorium "$password" >/dev/null ||
+        fail "mosquitto_ctrl could not create $file"
+    python3 - "$file" <<'PYTHON'
+import json, sys
+path = sys.argv[1]
+with open(path) as file:
+    security = json.load(file)
+admin = next(role for role in security["roles"] if role["rolename"] == "admin")
+admin["acls"].append({"acltype": "publishClientSend", "topic": "#", "allow": True})
+with open(path, "w") as file:
+    json.dump(security, file, indent=1)
+PYTHON
+    chmod 600 "$file"
+}
+
 # Starts a private broker on port $1 if free (else a free one), configured by
-# scripts/mosquitto.conf.template.
+# scripts/mosquitto.conf.template: anonymous access off, sensors' credentials managed
+# by the dynamic-security plugin, the server an admin of it (MQTT_URL carries its user
+# and password). With a directory $2 the broker's state (the plugin's file with its
+# clients, the admin password, persisted sessions) stays there across runs; without,
+# everything lives in a temporary directory, deleted on stop.
 start_private_mosquitto() {
-    local port=${1:-} directory attempt pid
+    local port=${1:-} state=${2:-} directory persistence plugin attempt pid password
     MOSQUITTO_BIN=$(mosquitto_binary) || fail "Mosquitto is not installed; run ./scripts/setup"
+    plugin=$(mosquitto_dynamic_security_plugin) ||
+        fail "Mosquitto's dynamic-security plugin is missing; run ./scripts/setup"
+    if [[ -n $state ]]; then
+        directory=$state persistence=true
+        mkdir -p "$directory"
+    else
+        directory=$(mktemp -d "${TMPDIR:-/tmp}/sensorium-mosquitto.XXXXXX") persistence=false
+        MOSQUITTO_TEMPORARY_DIR=$directory
+    fi
+    if [[ ! -f $directory/dynamic-security.json ]]; then
+        say "creating the broker's admin (user sensorium) in $directory"
+        password=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+        (umask 077 && printf '%s\n' "$password" >"$directory/admin-password")
+        create_dynamic_security_file "$directory/dynamic-security.json" "$password"
+        # For tests that run a broker of their own, with the same admin.
+        cp "$directory/dynamic-security.json" "$directory/dynamic-security.initial.json"
+    fi
+    password=$(<"$directory/admin-password")
     # For tests that run a broker of their own (to stop and restart it): the binary, and
-    # this configuration with @PORT@, @DIRECTORY@ and @USER@ to fill in.
-    export MOSQUITTO_BIN MOSQUITTO_CONF_TEMPLATE=$PWD/scripts/mosquitto.conf.template
-    directory=$(mktemp -d "${TMPDIR:-/tmp}/sensorium-mosquitto.XXXXXX")
-    MOSQUITTO_DIR=$directory
+    # this configuration with @PORT@ and @DIRECTORY@ to fill in.
+    sed -e "s|@PLUGIN@|$plugin|g" -e "s|@USER@|$(id -un)|g" -e "s|@PERSISTENCE@|$persistence|g" \
+        scripts/mosquitto.conf.template >"$directory/mosquitto.conf.template"
+    export MOSQUITTO_BIN MOSQUITTO_CONF_TEMPLATE=$directory/mosquitto.conf.template
+    export MOSQUITTO_DYNAMIC_SECURITY_FILE=$directory/dynamic-security.initial.json
     for attempt in 1 2 3; do
         port=$(find_free_port "$port")
-        sed -e "s|@PORT@|$port|g" -e "s|@DIRECTORY@|$directory|g" -e "s|@USER@|$(id -un)|g" \
-            scripts/mosquitto.conf.template >"$directory/mosquitto.conf"
+        sed -e "s|@PORT@|$port|g" -e "s|@DIRECTORY@|$directory|g" \
+            "$MOSQUITTO_CONF_TEMPLATE" >"$directory/mosquitto.conf"
         rm -f "$directory/mosquitto.log" "$directory/mosquitto.pid"
         say "starting private Mosquitto on port $port"
         # Its own session, so that Ctrl-C in a terminal reaches the harness, not the
@@ -365,7 +428,8 @@ start_private_mosquitto() {
             </dev/null >>"$directory/mosquitto.out" 2>&1 &
         pid=$!
         if wait_for_mosquitto "$pid" "$port" "$directory"; then
-            export MOSQUITTO_PID=$pid MOSQUITTO_PORT=$port MQTT_URL="mqtt://127.0.0.1:$port"
+            export MOSQUITTO_PID=$pid MOSQUITTO_PORT=$port
+            export MQTT_URL="mqtt://sensorium:$password@127.0.0.1:$port" CREDENTIALS_PROVIDER=mosquitto
             return
         fi
         stop_process "$pid" 5
@@ -388,8 +452,67 @@ stop_private_mosquitto() {
             return 1
         fi
     fi
-    if [[ -n ${MOSQUITTO_DIR:-} ]]; then
-        rm -rf "$MOSQUITTO_DIR"
+    if [[ -n ${MOSQUITTO_TEMPORARY_DIR:-} ]]; then
+        rm -rf "$MOSQUITTO_TEMPORARY_DIR"
     fi
-    unset MOSQUITTO_PID MOSQUITTO_PORT MOSQUITTO_DIR
+    unset MOSQUITTO_PID MOSQUITTO_PORT MOSQUITTO_TEMPORARY_DIR
+}
+
+# --- moto ------------------------------------------------------------------------------
+
+# Waits until moto's server $1 answers HTTP on port $2.
+wait_for_moto() {
+    local pid=$1 port=$2 deadline=$((SECONDS + 30))
+    while ((SECONDS < deadline)); do
+        process_is_alive "$pid" || return 1
+        if curl --silent --fail --max-time 2 --output /dev/null "http://127.0.0.1:$port/moto-api/data.json"; then
+            # Another server could have answered on a race; ours would have exited on
+            # failing to bind.
+            process_is_alive "$pid"
+            return
+        fi
+        sleep 0.2
+    done
+    return 1
+}
+
+# Starts moto's server (PyPI moto[server]) on a free port: the AWS IoT control plane
+# the credentials provider's tests talk to. Its state lives in its memory only.
+start_moto() {
+    local port directory attempt pid
+    command -v moto_server >/dev/null || fail "moto_server is not installed; run ./scripts/setup"
+    directory=$(mktemp -d "${TMPDIR:-/tmp}/sensorium-moto.XXXXXX")
+    MOTO_DIR=$directory
+    for attempt in 1 2 3; do
+        port=$(find_free_port "")
+        say "starting moto on port $port"
+        # Its own session, like the broker's: Ctrl-C reaches the tests, and the scripts
+        # stop moto after them.
+        setsid moto_server -H 127.0.0.1 -p "$port" </dev/null >>"$directory/moto.log" 2>&1 &
+        pid=$!
+        MOTO_PID=$pid MOTO_PORT=$port
+        if wait_for_moto "$pid" "$port"; then
+            export MOTO_URL="http://127.0.0.1:$port"
+            return
+        fi
+        stop_process "$pid" 5
+        say "moto did not start (attempt $attempt); the end of its log:"
+        tail -n 15 "$directory/moto.log" >&2
+        ((attempt < 3)) || fail "could not start moto"
+    done
+}
+
+# Stops moto's server started above, if it still runs, and removes its directory.
+stop_moto() {
+    if [[ -n ${MOTO_PID:-} ]] && process_is_alive "$MOTO_PID"; then
+        say "stopping moto on port ${MOTO_PORT:-?}"
+        if ! stop_process "$MOTO_PID" 10; then
+            printf 'error: could not stop moto (pid %s)\n' "$MOTO_PID" >&2
+            return 1
+        fi
+    fi
+    if [[ -n ${MOTO_DIR:-} ]]; then
+        rm -rf "$MOTO_DIR"
+    fi
+    unset MOTO_PID MOTO_PORT MOTO_DIR MOTO_URL
 }

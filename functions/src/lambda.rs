@@ -29,9 +29,23 @@ fn start() -> Result<PgPool, lambda_runtime::Error> {
 
 /// Runs the route function `function` under `lambda_http`.
 pub async fn serve_routes(function: &str) -> Result<(), lambda_http::Error> {
+    serve_routes_with(function, |state| async { Ok(state) }).await
+}
+
+/// [`serve_routes`] with the state completed by `complete` (adapters a single
+/// function needs, such as the credentials provider) once telemetry is up.
+pub async fn serve_routes_with<F, Fut>(
+    function: &str,
+    complete: F,
+) -> Result<(), lambda_http::Error>
+where
+    F: FnOnce(AppState) -> Fut,
+    Fut: Future<Output = Result<AppState, lambda_http::Error>>,
+{
     let pool = start()?;
     // In the cloud the publisher function sweeps the outbox on its schedule.
     let state = AppState::new(pool, Deployment::from_env(), Arc::new(ScheduledOnly));
+    let state = complete(state).await?;
     let router = routes::function_router(function, state)
         .ok_or_else(|| format!("no route function is named {function}"))?;
     lambda_http::run(router).await

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use sensorium_shared::credentials::{CredentialsProvider, NoCredentials};
 use sensorium_shared::publisher::OutboxTrigger;
 use sensorium_shared::settings::Deployment;
 use sqlx::PgPool;
@@ -19,6 +20,8 @@ pub struct AppState {
     pub outbox: Arc<dyn OutboxTrigger>,
     /// Recent decisions of `crate::auth` that let requests through.
     pub access_cache: Arc<AccessCache>,
+    /// Issues and revokes sensors' broker credentials; [`NoCredentials`] unless set.
+    pub credentials: Arc<dyn CredentialsProvider>,
 }
 
 impl AppState {
@@ -29,6 +32,13 @@ impl AppState {
             start_timestamp: Utc::now(),
             outbox,
             access_cache: Arc::new(AccessCache::new(ACCESS_CACHE_TIME_TO_LIVE)),
+            credentials: Arc::new(NoCredentials),
         }
+    }
+
+    /// The state with `provider` issuing sensors' broker credentials.
+    pub fn with_credentials(mut self, provider: Arc<dyn CredentialsProvider>) -> Self {
+        self.credentials = provider;
+        self
     }
 }

@@ -57,15 +57,27 @@ fn the_http_api_declares_exactly_the_route_table() {
     assert_eq!(declared, served);
 }
 
+/// Where function binaries live: every function's but one here, and `credentials`,
+/// the only one linking aws-sdk-iot, in the crate that keeps it from the others.
+const BINARY_DIRECTORIES: [&str; 2] = ["src/bin", "../iot/src/bin"];
+
 #[test]
 fn every_deployed_function_has_a_binary() {
     let template = template();
-    let binaries = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/bin");
     let functions = resources(&template, "AWS::Serverless::Function");
     assert!(!functions.is_empty());
     for (name, function) in functions {
-        let binary = binaries.join(format!("{}.rs", binary_of(function)));
-        assert!(binary.exists(), "{name} deploys {}", binary.display());
+        let file = format!("{}.rs", binary_of(function));
+        let found = BINARY_DIRECTORIES.iter().any(|directory| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(directory)
+                .join(&file)
+                .exists()
+        });
+        assert!(
+            found,
+            "{name} deploys {file}, which is in none of {BINARY_DIRECTORIES:?}"
+        );
     }
 }
 
@@ -112,4 +124,74 @@ fn every_sensor_topic_reaches_a_queue_with_partial_batch_failures() {
         .map(String::from)
         .collect();
     assert_eq!(topics, expected);
+}
+
+/// The `Fn::Sub` string of a policy resource, with its `${!...}` escapes read as IoT
+/// Core will see them.
+fn substituted(resource: &Value) -> String {
+    resource["Fn::Sub"]
+        .as_str()
+        .expect("a policy resource written with Fn::Sub")
+        .replace("${!", "${")
+}
+
+/// The resources of a policy statement, one or a list.
+fn statement_resources(statement: &Value) -> Vec<String> {
+    match &statement["Resource"] {
+        Value::Array(resources) => resources.iter().map(substituted).collect(),
+        resource => vec![substituted(resource)],
+    }
+}
+
+#[test]
+fn the_sensor_policy_lets_a_thing_use_only_its_own_topics() {
+    const THING: &str = "${iot:Connection.Thing.ThingName}";
+    let template = template();
+    let policies = resources(&template, "AWS::IoT::Policy");
+    assert_eq!(policies.len(), 1, "one IoT policy, for sensors");
+    let (name, policy) = policies[0];
+    let statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        .as_array()
+        .expect("a list of statements");
+    let mut granted: BTreeSet<(String, String)> = BTreeSet::new();
+    for statement in statements {
+        assert_eq!(statement["Effect"], "Allow");
+        let action = statement["Action"]
+            .as_str()
+            .expect("one action a statement");
+        for resource in statement_resources(statement) {
+            assert!(
+                resource.ends_with(&format!("/{THING}")),
+                "{name}: {action} on {resource} is not scoped to the connected thing"
+            );
+            let kind_and_path = resource.split_once(":${AWS::AccountId}:").unwrap().1;
+            granted.insert((action.to_owned(), kind_and_path.to_owned()));
+        }
+        if action == "iot:Connect" {
+            assert_eq!(
+                statement["Condition"],
+                serde_json::json!({"Bool": {"iot:Connection.Thing.IsAttached": "true"}}),
+                "a certificate connects only as the thing it is attached to"
+            );
+        }
+    }
+    let expected: BTreeSet<(String, String)> = [
+        ("iot:Connect", "client"),
+        ("iot:Publish", "topic/heartbeats"),
+        ("iot:Publish", "topic/measurements"),
+        ("iot:Publish", "topic/log-messages"),
+        ("iot:Subscribe", "topicfilter/configurations"),
+        ("iot:Receive", "topic/configurations"),
+    ]
+    .into_iter()
+    .map(|(action, path)| (action.to_owned(), format!("{path}/{THING}")))
+    .collect();
+    assert_eq!(granted, expected);
+
+    let credentials = &template["Resources"]["CredentialsFunction"]["Properties"];
+    assert_eq!(
+        credentials["Environment"]["Variables"]["IOT_POLICY_NAME"]["Ref"],
+        name.as_str(),
+        "the credentials function attaches this policy"
+    );
 }

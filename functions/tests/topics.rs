@@ -339,3 +339,76 @@ async fn the_first_heartbeat_of_a_revision_acknowledges_it(pool: PgPool) {
         ]
     );
 }
+
+async fn last_seen(pool: &PgPool, sensor: Identifier) -> Option<f64> {
+    sqlx::query_scalar(
+        "SELECT extract(epoch FROM last_seen_timestamp)::float8 FROM sensor WHERE identifier = $1",
+    )
+    .bind(sensor)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+fn record_received_at(id: &str, topic: &str, payload: Value, received_at: i64) -> SqsMessage {
+    let mut record = SqsMessage::default();
+    record.message_id = Some(id.into());
+    record.body = Some(envelope::encode(
+        topic,
+        payload.to_string().as_bytes(),
+        received_at,
+    ));
+    record
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn every_topic_records_when_its_sensors_were_last_seen_never_going_back(pool: PgPool) {
+    let sensor = create_sensor(&pool).await;
+    let silent = create_sensor(&pool).await;
+    assert_eq!(last_seen(&pool, sensor).await, None);
+
+    let measurement = json!({"measurements": [{"timestamp": 1, "value": {"a": 1}}]});
+    let topic = format!("measurements/{sensor}");
+    let batch = vec![
+        record_received_at("1", &topic, measurement.clone(), 1_700_000_002_000),
+        record_received_at("2", &topic, measurement.clone(), 1_700_000_001_000),
+    ];
+    assert!(handle(&pool, Topic::Measurements, batch).await.is_empty());
+    // The newest receipt of the batch, whatever the order of its messages.
+    assert_eq!(last_seen(&pool, sensor).await, Some(1_700_000_002.0));
+    assert_eq!(last_seen(&pool, silent).await, None);
+
+    // A message received earlier but stored later (a redelivery) does not go back.
+    let late = vec![record_received_at(
+        "3",
+        &topic,
+        measurement,
+        1_600_000_000_000,
+    )];
+    assert!(handle(&pool, Topic::Measurements, late).await.is_empty());
+    assert_eq!(last_seen(&pool, sensor).await, Some(1_700_000_002.0));
+
+    // Logs and heartbeats count too, a heartbeat even for a revision that does not exist.
+    let log = json!({"log_messages": [{"severity": "info", "timestamp": 1, "subject": "up"}]});
+    let logs = vec![record_received_at(
+        "4",
+        &format!("log-messages/{sensor}"),
+        log,
+        1_700_000_003_000,
+    )];
+    assert!(handle(&pool, Topic::LogMessages, logs).await.is_empty());
+    assert_eq!(last_seen(&pool, sensor).await, Some(1_700_000_003.0));
+    let heartbeat = json!({"heartbeats": [{"revision": 7, "timestamp": 1, "success": true}]});
+    let heartbeats = vec![record_received_at(
+        "5",
+        &format!("heartbeats/{sensor}"),
+        heartbeat,
+        1_700_000_004_000,
+    )];
+    assert!(
+        handle(&pool, Topic::Heartbeats, heartbeats)
+            .await
+            .is_empty()
+    );
+    assert_eq!(last_seen(&pool, sensor).await, Some(1_700_000_004.0));
+}

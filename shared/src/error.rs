@@ -4,6 +4,8 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::credentials::CredentialsError;
+
 type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +25,9 @@ pub enum Error {
     Conflict,
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The deployment lacks what the route needs (a broker that manages credentials).
+    #[error("not implemented")]
+    NotImplemented,
     /// A dependency (the database) is unreachable or overloaded; retrying may succeed.
     #[error("service unavailable")]
     Unavailable(#[source] Cause),
@@ -48,6 +53,7 @@ impl Error {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -69,6 +75,18 @@ impl From<sqlx::Error> for Error {
             Self::Unavailable(error.into())
         } else {
             Self::Internal(error.into())
+        }
+    }
+}
+
+/// A provider that does not manage credentials is 501; one that failed (a broker or
+/// cloud service that refused or did not answer) is 503: nothing was issued, and a
+/// retry may succeed.
+impl From<CredentialsError> for Error {
+    fn from(error: CredentialsError) -> Self {
+        match error {
+            CredentialsError::Unsupported => Self::NotImplemented,
+            CredentialsError::Provider(_) => Self::Unavailable(error.into()),
         }
     }
 }
@@ -159,6 +177,7 @@ mod tests {
             (Error::MethodNotAllowed, 405, "Method Not Allowed"),
             (Error::Conflict, 409, "Conflict"),
             (Error::PayloadTooLarge, 413, "Payload Too Large"),
+            (Error::NotImplemented, 501, "Not Implemented"),
         ];
         for (error, status, details) in cases {
             let response = error.into_response();

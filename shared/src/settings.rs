@@ -88,3 +88,27 @@ fn optional(name: &str) -> Option<String> {
 pub fn iot_data_endpoint() -> Result<String, SettingsError> {
     optional("IOT_DATA_ENDPOINT").ok_or(SettingsError::Missing("IOT_DATA_ENDPOINT"))
 }
+
+/// Who issues sensors' broker credentials (`CREDENTIALS_PROVIDER`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialsProviderKind {
+    /// Mosquitto's dynamic-security plugin, administered through `MQTT_URL`'s user.
+    Mosquitto,
+    /// AWS IoT Core things and certificates (the cloud's `credentials` function).
+    AwsIot,
+    /// A plain broker: the credentials routes answer 501.
+    None,
+}
+
+/// `CREDENTIALS_PROVIDER`: `mosquitto`, `aws-iot` or `none` (the default).
+pub fn credentials_provider() -> Result<CredentialsProviderKind, SettingsError> {
+    match optional("CREDENTIALS_PROVIDER").as_deref() {
+        None | Some("none") => Ok(CredentialsProviderKind::None),
+        Some("mosquitto") => Ok(CredentialsProviderKind::Mosquitto),
+        Some("aws-iot") => Ok(CredentialsProviderKind::AwsIot),
+        Some(_) => Err(SettingsError::Invalid {
+            name: "CREDENTIALS_PROVIDER",
+            reason: "expected mosquitto, aws-iot or none".into(),
+        }),
+    }
+}

@@ -3,6 +3,7 @@
 //! SQS, and timers for the schedules.
 
 pub mod bridge;
+pub mod credentials;
 pub mod mqtt;
 pub mod publisher;
 pub mod seed;

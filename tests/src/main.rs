@@ -2,6 +2,7 @@
 //! migrations to `DATABASE_URL`, or loads example data into an empty database.
 
 use anyhow::Context;
+use sensorium_harness::mqtt::MqttOptions;
 use sensorium_shared::{database, settings, telemetry};
 
 const USAGE: &str = "usage: harness [serve | migrate | seed]";
@@ -24,7 +25,12 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
             Ok(())
         }
-        Some("seed") => sensorium_harness::seed::run(&pool).await,
+        Some("seed") => {
+            let broker = settings::mqtt_url()?;
+            let mqtt = MqttOptions::from_url(&broker, &settings::mqtt_client_id())?;
+            let credentials = sensorium_harness::server::credentials_provider(&mqtt)?;
+            sensorium_harness::seed::run(&pool, credentials.as_ref(), &broker).await
+        }
         Some(_) => anyhow::bail!(USAGE),
     }
 }

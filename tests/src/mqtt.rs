@@ -19,23 +19,12 @@ pub struct MqttOptions(rumqttc::MqttOptions);
 
 impl MqttOptions {
     pub fn from_url(url: &url::Url, client_id: &str) -> anyhow::Result<Self> {
-        let host = url.host_str().context("MQTT_URL has no host")?;
-        let tls = url.scheme() == "mqtts";
-        let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
-        let mut options = rumqttc::MqttOptions::new(client_id, host, port);
+        let mut options = client_options(url, client_id)?;
         options
             .set_keep_alive(Duration::from_secs(30))
             // A persistent session: the broker queues QoS 1 messages while we are away.
             .set_clean_session(false)
             .set_max_packet_size(2 * 1024 * 1024, 2 * 1024 * 1024);
-        if !url.username().is_empty() {
-            options.set_credentials(url.username(), url.password().unwrap_or_default());
-        }
-        if tls {
-            // rustls needs a process-wide crypto provider; a second install is harmless.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            options.set_transport(Transport::tls_with_default_config());
-        }
         Ok(Self(options))
     }
 
@@ -46,6 +35,34 @@ impl MqttOptions {
     pub fn into_inner(self) -> rumqttc::MqttOptions {
         self.0
     }
+}
+
+/// Options of any client of the broker at `url` (`mqtt://[user:password@]host:port`,
+/// `mqtts://` for TLS): address, credentials (percent-decoded, as URLs carry them)
+/// and transport; rumqttc's defaults otherwise.
+pub fn client_options(url: &url::Url, client_id: &str) -> anyhow::Result<rumqttc::MqttOptions> {
+    let host = url.host_str().context("MQTT_URL has no host")?;
+    let tls = url.scheme() == "mqtts";
+    let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
+    let mut options = rumqttc::MqttOptions::new(client_id, host, port);
+    if !url.username().is_empty() {
+        let decode = |text: &str| {
+            percent_encoding::percent_decode_str(text)
+                .decode_utf8()
+                .map(|text| text.into_owned())
+                .context("MQTT_URL's user or password is not UTF-8 once percent-decoded")
+        };
+        options.set_credentials(
+            decode(url.username())?,
+            decode(url.password().unwrap_or_default())?,
+        );
+    }
+    if tls {
+        // rustls needs a process-wide crypto provider; a second install is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        options.set_transport(Transport::tls_with_default_config());
+    }
+    Ok(options)
 }
 
 /// A QoS 1 message to acknowledge: its packet identifier, and the number of the
@@ -145,4 +162,21 @@ async fn acknowledge(
 /// connection. Its messages were not acknowledged; the broker redelivers them.
 fn forget_connection_events(event_loop: &mut EventLoop) {
     event_loop.state.events.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_the_url_are_percent_decoded() {
+        let url = "mqtt://server%40site:p%40ss%3Aw%2Fd@127.0.0.1:1884"
+            .parse()
+            .unwrap();
+        let options = client_options(&url, "client").unwrap();
+        let login = options.credentials().unwrap();
+        assert_eq!(login.username, "server@site");
+        assert_eq!(login.password, "p@ss:w/d");
+        assert_eq!(options.broker_address(), ("127.0.0.1".to_string(), 1884));
+    }
 }

@@ -1,10 +1,13 @@
 //! Example data for `./scripts/develop`: loaded only into an empty database. A user
 //! with a network of three sensors, each with configurations and a week of hourly
-//! measurements and logs, stored through the same queries the functions use.
+//! measurements and logs, stored through the same queries the functions use. Where
+//! the broker manages credentials, the first sensor gets its own, printed with a
+//! command line that publishes as that sensor.
 
 use std::collections::BTreeMap;
 
 use anyhow::Context;
+use sensorium_shared::credentials::{Credentials, CredentialsError, CredentialsProvider};
 use sensorium_shared::domain::{
     AccessToken, Attribute, Identifier, NetworkName, Password, Revision, SensorName, Severity,
     Timestamp, UserName,
@@ -22,7 +25,13 @@ const NETWORK_NAME: &str = "botanical-garden";
 const SENSOR_NAMES: [&str; 3] = ["greenhouse", "orchard", "pond"];
 const HOURS_OF_DATA: usize = 7 * 24;
 
-pub async fn run(pool: &PgPool) -> anyhow::Result<()> {
+/// Loads the example data into an empty database; `broker` is the URL sensors connect
+/// to, for the printed command line.
+pub async fn run(
+    pool: &PgPool,
+    credentials: &dyn CredentialsProvider,
+    broker: &url::Url,
+) -> anyhow::Result<()> {
     let users: i64 = sqlx::query_scalar(r#"SELECT count(*) FROM "user""#)
         .fetch_one(pool)
         .await?;
@@ -35,6 +44,7 @@ pub async fn run(pool: &PgPool) -> anyhow::Result<()> {
     let network_identifier = Identifier::new();
     let access_token = AccessToken::generate();
     let now = Timestamp::now().as_seconds();
+    let mut sensor_identifiers = Vec::new();
 
     let mut transaction = pool.begin().await?;
     users::create_user(
@@ -61,6 +71,7 @@ pub async fn run(pool: &PgPool) -> anyhow::Result<()> {
             &SensorName::parse(sensor_name)?,
         )
         .await?;
+        sensor_identifiers.push(sensor_identifier);
         for interval in [300, 60] {
             let value = serde_json::Map::from_iter([
                 ("measurement_interval".to_string(), interval.into()),
@@ -82,7 +93,39 @@ pub async fn run(pool: &PgPool) -> anyhow::Result<()> {
     println!("  password:     {PASSWORD}");
     println!("  access token: {}", access_token.expose());
     println!("  network:      {network_identifier} ({NETWORK_NAME})");
+
+    let sensor_identifier = sensor_identifiers[0];
+    match credentials.issue(sensor_identifier).await {
+        Ok(issued) => {
+            sensors::update_credentials_timestamp(pool, sensor_identifier, Some(Timestamp::now()))
+                .await?;
+            print_sensor_commands(&issued, broker, SENSOR_NAMES[0], now);
+        }
+        Err(CredentialsError::Unsupported) => {}
+        Err(error) => return Err(error).context("issuing the example sensor's credentials"),
+    }
     Ok(())
+}
+
+/// Command lines that publish a measurement as the sensor and read its configuration.
+fn print_sensor_commands(credentials: &Credentials, broker: &url::Url, name: &str, now: f64) {
+    let Credentials::Password {
+        client_identifier,
+        user_name,
+        password,
+    } = credentials
+    else {
+        return;
+    };
+    let host = broker.host_str().unwrap_or("127.0.0.1");
+    let port = broker.port().unwrap_or(1883);
+    let connect =
+        format!("-h {host} -p {port} -i {client_identifier} -u {user_name} -P {password}");
+    println!("Sensor {name} ({client_identifier}) has broker credentials, shown only now:");
+    println!(
+        "  mosquitto_pub {connect} -q 1 -t measurements/{client_identifier} \\\n    -m '{{\"measurements\": [{{\"timestamp\": {now:.0}, \"value\": {{\"temperature\": 21.5}}}}]}}'"
+    );
+    println!("  mosquitto_sub {connect} -q 1 -C 1 -t configurations/{client_identifier}");
 }
 
 /// One measurement an hour over the last week: a daily temperature curve and humidity.

@@ -8,14 +8,16 @@ use std::time::Duration;
 use anyhow::Context;
 use sensorium_functions::jobs::retain_logs;
 use sensorium_functions::{AppState, routes};
+use sensorium_shared::credentials::{CredentialsProvider, NoCredentials};
 use sensorium_shared::error::ErrorChain;
-use sensorium_shared::settings::{self, Deployment};
+use sensorium_shared::settings::{self, CredentialsProviderKind, Deployment};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::bridge::{self, BridgeThread};
+use crate::credentials::MosquittoCredentials;
 use crate::mqtt::MqttOptions;
 use crate::publisher::{MqttPublisher, OutboxWaker};
 
@@ -28,12 +30,25 @@ pub async fn run(pool: PgPool) -> anyhow::Result<()> {
     let listener = TcpListener::bind(address)
         .await
         .with_context(|| format!("binding {address}"))?;
+    let credentials = credentials_provider(&mqtt)?;
     let background = spawn_background(pool.clone(), mqtt)?;
-    let state = AppState::new(pool, Deployment::from_env(), background.outbox.clone());
+    let state = AppState::new(pool, Deployment::from_env(), background.outbox.clone())
+        .with_credentials(credentials);
     tracing::info!(%address, "serving HTTP");
     let served = serve(listener, state).await;
     drop(background);
     served
+}
+
+/// The provider `CREDENTIALS_PROVIDER` names, for the broker of `mqtt`.
+pub fn credentials_provider(mqtt: &MqttOptions) -> anyhow::Result<Arc<dyn CredentialsProvider>> {
+    Ok(match settings::credentials_provider()? {
+        CredentialsProviderKind::Mosquitto => Arc::new(MosquittoCredentials::new(mqtt.clone())),
+        CredentialsProviderKind::None => Arc::new(NoCredentials),
+        CredentialsProviderKind::AwsIot => anyhow::bail!(
+            "CREDENTIALS_PROVIDER=aws-iot is for the cloud's credentials function; the harness manages a Mosquitto (mosquitto) or none"
+        ),
+    })
 }
 
 /// What runs beside the HTTP server: the bridge, the outbox with its sweep, and the

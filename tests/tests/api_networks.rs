@@ -6,6 +6,8 @@ mod fixtures;
 
 use common::TestApp;
 use fixtures::{Scene, create_network, create_sensor, create_user, now, store_measurements};
+use sensorium_shared::domain::{Revision, Timestamp};
+use sensorium_shared::queries::outbox::{NewHeartbeat, update_acknowledgements};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -173,8 +175,8 @@ async fn creating_listing_and_renaming_sensors(pool: PgPool) {
     assert_eq!(
         body,
         json!([
-            {"sensor_identifier": attic, "sensor_name": "attic"},
-            {"sensor_identifier": scene.sensor, "sensor_name": "greenhouse"},
+            {"sensor_identifier": attic, "sensor_name": "attic", "last_seen_timestamp": null},
+            {"sensor_identifier": scene.sensor, "sensor_name": "greenhouse", "last_seen_timestamp": null},
         ])
     );
 
@@ -203,6 +205,54 @@ async fn creating_listing_and_renaming_sensors(pool: PgPool) {
         )
         .await;
     assert_eq!(status, 200);
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn a_sensors_status_follows_its_configurations_and_acknowledgements(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let scene = Scene::create(&app).await;
+    let path = scene.sensor_path("");
+    let (status, body) = app.get(&path, scene.token()).await;
+    assert_eq!(status, 200);
+    let created = body["creation_timestamp"].as_f64().unwrap();
+    assert!((now() - created).abs() < 60.0, "{body}");
+    assert_eq!(
+        body,
+        json!({
+            "sensor_identifier": scene.sensor,
+            "sensor_name": "greenhouse",
+            "creation_timestamp": created,
+            "last_seen_timestamp": null,
+            "latest_revision": null,
+            "acknowledged_revision": null,
+            "credentials_timestamp": null,
+        })
+    );
+
+    for value in [json!({"a": 0}), json!({"a": 1}), json!({"a": 2})] {
+        let (status, _) = app
+            .post(&scene.sensor_path("/configurations"), scene.token(), value)
+            .await;
+        assert_eq!(status, 201);
+    }
+    // Revision 0 acknowledged as applied, 1 as failed: the acknowledged one is 0.
+    let sensor = sensorium_shared::domain::Identifier::parse(&scene.sensor).unwrap();
+    let heartbeats: Vec<_> = [(0, true), (1, false)]
+        .into_iter()
+        .map(|(revision, success)| NewHeartbeat {
+            sensor_identifier: sensor,
+            revision: Revision::parse(revision).unwrap(),
+            timestamp: Timestamp::parse(now()).unwrap(),
+            success,
+            receipt_timestamp: Timestamp::now(),
+        })
+        .collect();
+    update_acknowledgements(&app.pool, &heartbeats)
+        .await
+        .unwrap();
+    let (_, body) = app.get(&path, scene.token()).await;
+    assert_eq!(body["latest_revision"], 2);
+    assert_eq!(body["acknowledged_revision"], 0);
 }
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
@@ -261,11 +311,14 @@ fn network_routes(sensor: &str) -> Vec<(reqwest::Method, String, Option<Value>)>
             "/sensors".into(),
             Some(json!({"sensor_name": "new"})),
         ),
+        (Method::GET, sensor_path.clone(), None),
         (
             Method::PUT,
             sensor_path.clone(),
             Some(json!({"sensor_name": "new"})),
         ),
+        (Method::POST, format!("{sensor_path}/credentials"), None),
+        (Method::DELETE, format!("{sensor_path}/credentials"), None),
         (
             Method::POST,
             format!("{sensor_path}/configurations"),

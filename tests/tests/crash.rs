@@ -43,7 +43,7 @@ async fn database_url(pool: &PgPool) -> String {
 
 fn client_options(client_id: &str, clean_session: bool) -> MqttOptions {
     let url = broker_url();
-    let mut options = MqttOptions::new(client_id, url.host_str().unwrap(), url.port().unwrap());
+    let mut options = sensorium_harness::mqtt::client_options(&url, client_id).unwrap();
     options
         .set_clean_session(clean_session)
         .set_inflight(1000)

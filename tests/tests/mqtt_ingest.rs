@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::mqtt::{
     OwnBroker, Sensor, broker_url, create_configuration, spawn_mqtt, spawn_mqtt_as,
 };
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet};
+use rumqttc::{AsyncClient, Event, Packet};
 use sensorium_shared::domain::Identifier;
 use sensorium_shared::testing::create_sensor;
 use serde_json::{Value, json};
@@ -438,7 +438,7 @@ async fn after_a_broker_restart_the_bridge_stores_and_acknowledges_on_the_new_co
 
     // Its session on the broker holds nothing unacknowledged: a client resuming it
     // gets no message redelivered.
-    let mut options = MqttOptions::new(&client_id, "127.0.0.1", broker.port);
+    let mut options = sensorium_harness::mqtt::client_options(&broker.url(), &client_id).unwrap();
     options.set_clean_session(false);
     let (_client, mut event_loop) = AsyncClient::new(options, 10);
     let mut session_present = None;

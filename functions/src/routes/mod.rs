@@ -2,6 +2,7 @@
 //! serves its router through `lambda_http`; the harness merges them all.
 
 pub mod configurations;
+pub mod credentials;
 pub mod logs;
 pub mod measurements;
 pub mod networks;
@@ -29,9 +30,24 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/networks/{network_identifier}/sensors", "sensors"),
     ("POST", "/networks/{network_identifier}/sensors", "sensors"),
     (
+        "GET",
+        "/networks/{network_identifier}/sensors/{sensor_identifier}",
+        "sensors",
+    ),
+    (
         "PUT",
         "/networks/{network_identifier}/sensors/{sensor_identifier}",
         "sensors",
+    ),
+    (
+        "POST",
+        "/networks/{network_identifier}/sensors/{sensor_identifier}/credentials",
+        "credentials",
+    ),
+    (
+        "DELETE",
+        "/networks/{network_identifier}/sensors/{sensor_identifier}/credentials",
+        "credentials",
     ),
     (
         "POST",
@@ -68,6 +84,7 @@ pub fn function_router(function: &str, state: AppState) -> Option<Router> {
         "networks" => networks::router(),
         "sensors" => sensors::router(),
         "configurations" => configurations::router(),
+        "credentials" => credentials::router(),
         "measurements" => measurements::router(),
         "logs" => logs::router(),
         _ => return None,
@@ -83,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .merge(networks::router())
         .merge(sensors::router())
         .merge(configurations::router())
+        .merge(credentials::router())
         .merge(measurements::router())
         .merge(logs::router());
     finish(router, state)

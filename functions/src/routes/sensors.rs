@@ -2,11 +2,11 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, put};
+use axum::routing::get;
 use axum::{Json, Router};
 use sensorium_shared::Error;
 use sensorium_shared::domain::{Identifier, SensorName};
-use sensorium_shared::queries::sensors::{self, Sensor};
+use sensorium_shared::queries::sensors::{self, Sensor, SensorStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::AppState;
@@ -23,7 +23,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/networks/{network_identifier}/sensors/{sensor_identifier}",
-            put(update_sensor),
+            get(read_sensor).put(update_sensor),
         )
 }
 
@@ -48,6 +48,26 @@ pub async fn read_sensors(
     Ok(Json(
         sensors::read_sensors(&mut *authorized.connection, path.network_identifier).await?,
     ))
+}
+
+/// The sensor's status: when it was last heard from, its configuration revisions,
+/// when its credentials were issued.
+pub async fn read_sensor(
+    State(state): State<AppState>,
+    PathParameters(path): PathParameters<SensorPath>,
+    QueryParameters(NoQuery {}): QueryParameters<NoQuery>,
+    authorization: Authorization,
+) -> Result<Json<SensorStatus>, Error> {
+    let mut authorized = authorize_sensor(&state, &authorization, &path).await?;
+    sensors::read_sensor(
+        &mut *authorized.connection,
+        path.sensor_identifier,
+        path.network_identifier,
+    )
+    .await?
+    .map(Json)
+    // The sensor may have been deleted since it was authorized.
+    .ok_or(Error::NotFound)
 }
 
 /// Creates a sensor in the network: 409 if the name is taken there.

@@ -10,14 +10,14 @@ mod heartbeats;
 mod log_messages;
 mod measurements;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::future::Future;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use sensorium_shared::domain::{Identifier, Timestamp};
 use sensorium_shared::error::{ErrorChain, is_transient};
-use sensorium_shared::queries::ingest::read_existing_sensor_identifiers;
+use sensorium_shared::queries::ingest::update_sensors_seen;
 use sqlx::PgPool;
 
 use self::elements::Element;
@@ -89,6 +89,7 @@ trait SensorTopic {
 struct Decoded<R> {
     message_id: String,
     sensor_identifier: Identifier,
+    receipt_timestamp: Timestamp,
     rows: Vec<R>,
 }
 
@@ -179,6 +180,7 @@ fn decode<T: SensorTopic>(record: SqsMessage) -> Option<Decoded<T::Row>> {
     Some(Decoded {
         message_id,
         sensor_identifier,
+        receipt_timestamp: envelope.receipt_timestamp,
         rows,
     })
 }
@@ -189,13 +191,16 @@ async fn store_batch<T: SensorTopic>(pool: &PgPool, decoded: Vec<Decoded<T::Row>
     if decoded.is_empty() {
         return Vec::new();
     }
-    let sensor_identifiers: Vec<Identifier> = decoded
-        .iter()
-        .map(|message| message.sensor_identifier)
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let existing = match read_existing_sensor_identifiers(pool, &sensor_identifiers).await {
+    // Each sensor's newest receipt time in the batch: recording it is the same
+    // statement that finds which sensors exist.
+    let mut seen = HashMap::<Identifier, Timestamp>::new();
+    for message in &decoded {
+        let newest = seen
+            .entry(message.sensor_identifier)
+            .or_insert(message.receipt_timestamp);
+        *newest = (*newest).max(message.receipt_timestamp);
+    }
+    let existing = match update_sensors_seen(pool, &seen).await {
         Ok(existing) => existing,
         Err(error) => {
             // Without knowing the sensors nothing can be stored; a database error

@@ -2,7 +2,7 @@
 
 use sqlx::PgExecutor;
 
-use crate::domain::{Identifier, SensorName};
+use crate::domain::{Identifier, Revision, SensorName, Timestamp};
 
 /// Stores a new sensor; a name taken in the network fails with a unique violation, a
 /// missing network with a foreign key violation.
@@ -43,6 +43,7 @@ pub async fn update_sensor_name(
 pub struct Sensor {
     pub sensor_identifier: Identifier,
     pub sensor_name: SensorName,
+    pub last_seen_timestamp: Option<Timestamp>,
 }
 
 /// The sensors of the network, by name.
@@ -52,7 +53,10 @@ pub async fn read_sensors(
 ) -> Result<Vec<Sensor>, sqlx::Error> {
     sqlx::query_as(
         r#"
-        SELECT identifier AS sensor_identifier, name AS sensor_name
+        SELECT
+            identifier AS sensor_identifier,
+            name AS sensor_name,
+            last_seen_timestamp
         FROM sensor
         WHERE network_identifier = $1
         ORDER BY name
@@ -61,4 +65,77 @@ pub async fn read_sensors(
     .bind(network_identifier)
     .fetch_all(executor)
     .await
+}
+
+/// What `GET /networks/{n}/sensors/{s}` answers; each field `null` when there is none.
+#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+pub struct SensorStatus {
+    pub sensor_identifier: Identifier,
+    pub sensor_name: SensorName,
+    pub creation_timestamp: Timestamp,
+    /// Server time of the newest message the sensor sent, on any topic.
+    pub last_seen_timestamp: Option<Timestamp>,
+    pub latest_revision: Option<Revision>,
+    /// The newest revision the sensor acknowledged with `success: true`.
+    pub acknowledged_revision: Option<Revision>,
+    /// When its current broker credentials were issued.
+    pub credentials_timestamp: Option<Timestamp>,
+}
+
+/// The sensor's status, `None` if it is not (any more) in the network.
+pub async fn read_sensor(
+    executor: impl PgExecutor<'_>,
+    sensor_identifier: Identifier,
+    network_identifier: Identifier,
+) -> Result<Option<SensorStatus>, sqlx::Error> {
+    sqlx::query_as(
+        r#"
+        SELECT
+            identifier AS sensor_identifier,
+            name AS sensor_name,
+            creation_timestamp,
+            last_seen_timestamp,
+            nullif(next_revision, 0) - 1 AS latest_revision,
+            (
+                SELECT max(revision)
+                FROM configuration
+                WHERE sensor_identifier = sensor.identifier AND success
+            ) AS acknowledged_revision,
+            credentials_timestamp
+        FROM sensor
+        WHERE identifier = $1 AND network_identifier = $2
+        "#,
+    )
+    .bind(sensor_identifier)
+    .bind(network_identifier)
+    .fetch_optional(executor)
+    .await
+}
+
+/// Locks the sensor's row until the transaction ends, so that credentials of one
+/// sensor are issued or revoked one request at a time and the broker's state and
+/// `credentials_timestamp` agree. False if the sensor does not exist (any more).
+pub async fn lock_sensor(
+    executor: impl PgExecutor<'_>,
+    sensor_identifier: Identifier,
+) -> Result<bool, sqlx::Error> {
+    let locked = sqlx::query("SELECT FROM sensor WHERE identifier = $1 FOR NO KEY UPDATE")
+        .bind(sensor_identifier)
+        .fetch_optional(executor)
+        .await?;
+    Ok(locked.is_some())
+}
+
+/// Records when the sensor's current credentials were issued (`None`: it has none).
+pub async fn update_credentials_timestamp(
+    executor: impl PgExecutor<'_>,
+    sensor_identifier: Identifier,
+    credentials_timestamp: Option<Timestamp>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sensor SET credentials_timestamp = $2 WHERE identifier = $1")
+        .bind(sensor_identifier)
+        .bind(credentials_timestamp)
+        .execute(executor)
+        .await?;
+    Ok(())
 }

@@ -73,11 +73,8 @@ fn workload(
 }
 
 fn client_options(url: &url::Url, client_id: &str, clean_session: bool) -> MqttOptions {
-    let mut options = MqttOptions::new(
-        client_id,
-        url.host_str().unwrap_or("127.0.0.1"),
-        url.port().unwrap_or(1883),
-    );
+    let mut options =
+        sensorium_harness::mqtt::client_options(url, client_id).expect("MQTT_URL names a broker");
     options
         .set_clean_session(clean_session)
         .set_inflight(1000)

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sensorium_functions::AppState;
+use sensorium_shared::credentials::{CredentialsProvider, NoCredentials};
 use sensorium_shared::publisher::{OutboxTrigger, ScheduledOnly};
 use sensorium_shared::settings::Deployment;
 use serde_json::Value;
@@ -26,12 +27,21 @@ impl TestApp {
     }
 
     pub async fn spawn_with_outbox(pool: PgPool, outbox: Arc<dyn OutboxTrigger>) -> Self {
+        Self::spawn_with(pool, outbox, Arc::new(NoCredentials)).await
+    }
+
+    /// The harness's HTTP server with the outbox and the sensors' credentials provider.
+    pub async fn spawn_with(
+        pool: PgPool,
+        outbox: Arc<dyn OutboxTrigger>,
+        credentials: Arc<dyn CredentialsProvider>,
+    ) -> Self {
         let deployment = Deployment {
             environment: "test".into(),
             commit_sha: "0123abc".into(),
             branch_name: "main".into(),
         };
-        let state = AppState::new(pool.clone(), deployment, outbox);
+        let state = AppState::new(pool.clone(), deployment, outbox).with_credentials(credentials);
         let address = sensorium_harness::server::spawn_http("127.0.0.1:0".parse().unwrap(), state)
             .await
             .expect("the harness binds a free port");
@@ -88,6 +98,11 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
         self.request(reqwest::Method::POST, path, token, Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        self.request(reqwest::Method::DELETE, path, token, None)
             .await
     }
 

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, MqttOptions as ClientOptions, Packet, Publish, QoS};
-use sensorium_harness::mqtt::MqttOptions;
+use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
+use sensorium_harness::mqtt::{MqttOptions, client_options};
 use sensorium_harness::server::{Background, spawn_background};
 use sensorium_shared::domain::Identifier;
 use sensorium_shared::queries::configurations;
@@ -68,12 +68,12 @@ pub struct Sensor {
 
 impl Sensor {
     pub fn connect(url: &url::Url) -> Self {
-        let port = url.port().unwrap_or(1883);
-        let mut options = ClientOptions::new(
-            format!("sensor-{}", Identifier::new()),
-            url.host_str().unwrap(),
-            port,
-        );
+        Self::connect_as(url, &format!("sensor-{}", Identifier::new()))
+    }
+
+    /// A client with `client_id`, and the user and password of `url` if it has them.
+    pub fn connect_as(url: &url::Url, client_id: &str) -> Self {
+        let mut options = client_options(url, client_id).unwrap();
         options
             .set_max_packet_size(4 << 20, 4 << 20)
             .set_keep_alive(Duration::from_secs(30))
@@ -127,15 +127,28 @@ impl Drop for Sensor {
 
 /// A Mosquitto of the test's own (from `$MOSQUITTO_BIN` and
 /// `$MOSQUITTO_CONF_TEMPLATE`, as `./scripts/test` exports them) on a fixed port, so
-/// that it can be stopped and started again at the same address.
+/// that it can be stopped and started again at the same address. Secured like the
+/// broker of `./scripts/test`, with the same admin, or a plain one.
 pub struct OwnBroker {
     pub port: u16,
     directory: PathBuf,
     process: Option<Child>,
+    /// Anonymous clients welcome, no plugin.
+    plain: bool,
 }
 
 impl OwnBroker {
+    /// A broker with the dynamic-security plugin, anonymous access off.
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// A plain broker: anonymous clients may do anything, nobody manages credentials.
+    pub async fn start_plain() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(plain: bool) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -148,24 +161,43 @@ impl OwnBroker {
             std::env::var("MOSQUITTO_CONF_TEMPLATE").expect("MOSQUITTO_CONF_TEMPLATE is set"),
         )
         .unwrap();
-        let user =
-            String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
-        let configuration = template
+        let mut configuration = template
             .replace("@PORT@", &port.to_string())
-            .replace("@DIRECTORY@", directory.to_str().unwrap())
-            .replace("@USER@", user.trim());
+            .replace("@DIRECTORY@", directory.to_str().unwrap());
+        if plain {
+            configuration = configuration
+                .lines()
+                .filter(|line| !line.starts_with("plugin"))
+                .map(|line| line.replace("allow_anonymous false", "allow_anonymous true") + "\n")
+                .collect();
+        } else {
+            std::fs::copy(
+                std::env::var("MOSQUITTO_DYNAMIC_SECURITY_FILE")
+                    .expect("MOSQUITTO_DYNAMIC_SECURITY_FILE is set"),
+                directory.join("dynamic-security.json"),
+            )
+            .unwrap();
+        }
         std::fs::write(directory.join("mosquitto.conf"), configuration).unwrap();
         let mut broker = Self {
             port,
             directory,
             process: None,
+            plain,
         };
         broker.resume().await;
         broker
     }
 
+    /// The broker's URL, with the admin's user and password unless it is plain.
     pub fn url(&self) -> url::Url {
-        format!("mqtt://127.0.0.1:{}", self.port).parse().unwrap()
+        let mut url = if self.plain {
+            "mqtt://127.0.0.1".parse::<url::Url>().unwrap()
+        } else {
+            broker_url()
+        };
+        url.set_port(Some(self.port)).unwrap();
+        url
     }
 
     /// Starts the broker (again) and waits until it accepts connections.
