@@ -35,7 +35,7 @@ pub async fn create_credentials(
     // One request at a time per sensor, from the broker's change to the recorded
     // timestamp, so that both say the same.
     let mut transaction = authorized.connection.begin().await?;
-    if !sensors::lock_sensor(&mut *transaction, path.sensor_identifier).await? {
+    if !sensors::lock_sensor_credentials(&mut *transaction, path.sensor_identifier).await? {
         return Err(Error::NotFound);
     }
     let credentials = state.credentials.issue(path.sensor_identifier).await?;
@@ -58,7 +58,7 @@ pub async fn delete_credentials(
 ) -> Result<StatusCode, Error> {
     let mut authorized = authorize_sensor(&state, &authorization, &path).await?;
     let mut transaction = authorized.connection.begin().await?;
-    if !sensors::lock_sensor(&mut *transaction, path.sensor_identifier).await? {
+    if !sensors::lock_sensor_credentials(&mut *transaction, path.sensor_identifier).await? {
         return Err(Error::NotFound);
     }
     state.credentials.revoke(path.sensor_identifier).await?;

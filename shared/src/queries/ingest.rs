@@ -27,7 +27,7 @@ pub async fn update_sensors_seen(
             SELECT identifier, seen.timestamp
             FROM unnest($1::uuid[], $2::timestamptz[]) AS seen (identifier, timestamp)
         ),
-        locked AS (
+        locked AS MATERIALIZED (
             SELECT sensor.identifier
             FROM sensor
             WHERE sensor.identifier = ANY($1::uuid[])

@@ -112,18 +112,24 @@ pub async fn read_sensor(
     .await
 }
 
-/// Locks the sensor's row until the transaction ends, so that credentials of one
-/// sensor are issued or revoked one request at a time and the broker's state and
-/// `credentials_timestamp` agree. False if the sensor does not exist (any more).
-pub async fn lock_sensor(
+/// Takes the lock of the sensor's credentials until the transaction ends, so that they
+/// are issued or revoked one request at a time and the broker's state and
+/// `credentials_timestamp` agree. An advisory lock, not the sensor's row: ingest
+/// updates that row, and must not wait while a broker or cloud service answers. False
+/// if the sensor does not exist (any more).
+pub async fn lock_sensor_credentials(
     executor: impl PgExecutor<'_>,
     sensor_identifier: Identifier,
 ) -> Result<bool, sqlx::Error> {
-    let locked = sqlx::query("SELECT FROM sensor WHERE identifier = $1 FOR NO KEY UPDATE")
-        .bind(sensor_identifier)
-        .fetch_optional(executor)
-        .await?;
-    Ok(locked.is_some())
+    sqlx::query_scalar(
+        r#"
+        SELECT EXISTS (SELECT FROM sensor WHERE identifier = $1)
+        FROM pg_advisory_xact_lock(hashtextextended('sensor credentials ' || $1::text, 0))
+        "#,
+    )
+    .bind(sensor_identifier)
+    .fetch_one(executor)
+    .await
 }
 
 /// Records when the sensor's current credentials were issued (`None`: it has none).
