@@ -17,9 +17,13 @@ type LogRow = (String, String, Option<String>, Option<i32>, i32);
 type AcknowledgementRow = (i32, Option<f64>, Option<f64>, Option<bool>);
 
 fn record(id: &str, topic: &str, payload: &[u8]) -> SqsMessage {
+    record_received_at(id, topic, payload, RECEIVED_AT)
+}
+
+fn record_received_at(id: &str, topic: &str, payload: &[u8], received_at: i64) -> SqsMessage {
     let mut record = SqsMessage::default();
     record.message_id = Some(id.into());
-    record.body = Some(envelope::encode(topic, payload, RECEIVED_AT));
+    record.body = Some(envelope::encode(topic, payload, received_at));
     record
 }
 
@@ -350,28 +354,18 @@ async fn last_seen(pool: &PgPool, sensor: Identifier) -> Option<f64> {
     .unwrap()
 }
 
-fn record_received_at(id: &str, topic: &str, payload: Value, received_at: i64) -> SqsMessage {
-    let mut record = SqsMessage::default();
-    record.message_id = Some(id.into());
-    record.body = Some(envelope::encode(
-        topic,
-        payload.to_string().as_bytes(),
-        received_at,
-    ));
-    record
-}
-
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn every_topic_records_when_its_sensors_were_last_seen_never_going_back(pool: PgPool) {
     let sensor = create_sensor(&pool).await;
     let silent = create_sensor(&pool).await;
     assert_eq!(last_seen(&pool, sensor).await, None);
 
-    let measurement = json!({"measurements": [{"timestamp": 1, "value": {"a": 1}}]});
+    let measurement = json!({"measurements": [{"timestamp": 1, "value": {"a": 1}}]}).to_string();
+    let measurement = measurement.as_bytes();
     let topic = format!("measurements/{sensor}");
     let batch = vec![
-        record_received_at("1", &topic, measurement.clone(), 1_700_000_002_000),
-        record_received_at("2", &topic, measurement.clone(), 1_700_000_001_000),
+        record_received_at("1", &topic, measurement, 1_700_000_002_000),
+        record_received_at("2", &topic, measurement, 1_700_000_001_000),
     ];
     assert!(handle(&pool, Topic::Measurements, batch).await.is_empty());
     // The newest receipt of the batch, whatever the order of its messages.
@@ -389,20 +383,22 @@ async fn every_topic_records_when_its_sensors_were_last_seen_never_going_back(po
     assert_eq!(last_seen(&pool, sensor).await, Some(1_700_000_002.0));
 
     // Logs and heartbeats count too, a heartbeat even for a revision that does not exist.
-    let log = json!({"log_messages": [{"severity": "info", "timestamp": 1, "subject": "up"}]});
+    let log = json!({"log_messages": [{"severity": "info", "timestamp": 1, "subject": "up"}]})
+        .to_string();
     let logs = vec![record_received_at(
         "4",
         &format!("log-messages/{sensor}"),
-        log,
+        log.as_bytes(),
         1_700_000_003_000,
     )];
     assert!(handle(&pool, Topic::LogMessages, logs).await.is_empty());
     assert_eq!(last_seen(&pool, sensor).await, Some(1_700_000_003.0));
-    let heartbeat = json!({"heartbeats": [{"revision": 7, "timestamp": 1, "success": true}]});
+    let heartbeat =
+        json!({"heartbeats": [{"revision": 7, "timestamp": 1, "success": true}]}).to_string();
     let heartbeats = vec![record_received_at(
         "5",
         &format!("heartbeats/{sensor}"),
-        heartbeat,
+        heartbeat.as_bytes(),
         1_700_000_004_000,
     )];
     assert!(

@@ -8,7 +8,7 @@
 
 use aws_sdk_iot::Client;
 use aws_sdk_iot::config::retry::RetryConfig;
-use aws_sdk_iot::error::DisplayErrorContext;
+use aws_sdk_iot::error::{DisplayErrorContext, SdkError};
 use aws_sdk_iot::operation::create_keys_and_certificate::CreateKeysAndCertificateOutput;
 use aws_sdk_iot::types::CertificateStatus;
 use sensorium_shared::credentials::{Credentials, CredentialsError, CredentialsProvider};
@@ -119,17 +119,10 @@ impl IotCredentials {
 
     /// Creates the thing; one that exists already (an earlier issue) is fine.
     async fn create_thing(&self, thing: &str) -> Result<(), StepError> {
-        match self.client.create_thing().thing_name(thing).send().await {
-            Ok(_) => Ok(()),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|error| error.is_resource_already_exists_exception()) =>
-            {
-                Ok(())
-            }
-            Err(error) => Err(StepError::sdk("creating the thing", error)),
-        }
+        let created = self.client.create_thing().thing_name(thing).send().await;
+        done_or_already("creating the thing", created, |error| {
+            error.is_resource_already_exists_exception()
+        })
     }
 
     async fn attach(&self, thing: &str, certificate_arn: &str) -> Result<(), StepError> {
@@ -293,43 +286,27 @@ impl IotCredentials {
 
     /// Detaches the principal from the thing; one already detached is fine.
     async fn detach_from_thing(&self, thing: &str, principal: &str) -> Result<(), StepError> {
-        match self
+        let detached = self
             .client
             .detach_thing_principal()
             .thing_name(thing)
             .principal(principal)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|error| error.is_resource_not_found_exception()) =>
-            {
-                Ok(())
-            }
-            Err(error) => Err(StepError::sdk(
-                "detaching the certificate from the thing",
-                error,
-            )),
-        }
+            .await;
+        done_or_already(
+            "detaching the certificate from the thing",
+            detached,
+            |error| error.is_resource_not_found_exception(),
+        )
     }
 
     async fn revoke_certificates(&self, sensor: Identifier) -> Result<(), StepError> {
         let thing = sensor.to_string();
         self.remove_certificates(&thing).await?;
-        match self.client.delete_thing().thing_name(&thing).send().await {
-            Ok(_) => Ok(()),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|error| error.is_resource_not_found_exception()) =>
-            {
-                Ok(())
-            }
-            Err(error) => Err(StepError::sdk("deleting the thing", error)),
-        }
+        let deleted = self.client.delete_thing().thing_name(&thing).send().await;
+        done_or_already("deleting the thing", deleted, |error| {
+            error.is_resource_not_found_exception()
+        })
     }
 }
 
@@ -386,6 +363,23 @@ impl StepError {
 
     fn sdk(step: &'static str, error: impl std::error::Error) -> Self {
         Self::new(step, DisplayErrorContext(&error).to_string())
+    }
+}
+
+/// The outcome of an idempotent step: done, also when the service answered with the
+/// error `already_done` recognises (a thing that exists, a principal detached before).
+fn done_or_already<O, E, R>(
+    step: &'static str,
+    result: Result<O, SdkError<E, R>>,
+    already_done: impl FnOnce(&E) -> bool,
+) -> Result<(), StepError>
+where
+    SdkError<E, R>: std::error::Error,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(error) if error.as_service_error().is_some_and(already_done) => Ok(()),
+        Err(error) => Err(StepError::sdk(step, error)),
     }
 }
 
