@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::LambdaEvent;
-use sensorium_shared::publisher::ScheduledOnly;
+use sensorium_shared::publisher::{OutboxTrigger, ScheduledOnly};
 use sensorium_shared::settings::{self, Deployment};
-use sensorium_shared::{database, telemetry};
+use sensorium_shared::telemetry;
 use sqlx::PgPool;
 
+use crate::cloud::{self, SqsOutboxTrigger, SqsQueue};
 use crate::topics::Topic;
 use crate::{AppState, routes};
 
@@ -18,13 +19,12 @@ use crate::{AppState, routes};
 /// allows a few hundred connections across all instances.
 const LAMBDA_POOL_SIZE: u32 = 2;
 
-/// What every function does first: telemetry, then the pool from the environment.
-fn start() -> Result<PgPool, lambda_runtime::Error> {
+/// What every function does first: telemetry, then the pool from the environment
+/// (`DATABASE_URL`, or the secret `DATABASE_SECRET_ARN` names), connecting lazily.
+pub async fn start() -> Result<PgPool, lambda_runtime::Error> {
     telemetry::init();
-    Ok(database::connect(
-        &settings::database_url()?,
-        settings::database_max_connections(LAMBDA_POOL_SIZE)?,
-    )?)
+    let max_connections = settings::database_max_connections(LAMBDA_POOL_SIZE)?;
+    Ok(cloud::connect_from_env(max_connections).await?)
 }
 
 /// Runs the route function `function` under `lambda_http`.
@@ -42,18 +42,33 @@ where
     F: FnOnce(AppState) -> Fut,
     Fut: Future<Output = Result<AppState, lambda_http::Error>>,
 {
-    let pool = start()?;
-    // In the cloud the publisher function sweeps the outbox on its schedule.
-    let state = AppState::new(pool, Deployment::from_env(), Arc::new(ScheduledOnly));
+    let pool = start().await?;
+    // In the cloud the publisher function sweeps the outbox on its schedule, and when
+    // a message on its queue asks for a sweep.
+    let outbox: Arc<dyn OutboxTrigger> = match settings::publish_queue_url() {
+        Some(url) => Arc::new(SqsOutboxTrigger::new(
+            SqsQueue::client_from_env().await,
+            url,
+        )),
+        None => Arc::new(ScheduledOnly),
+    };
+    let state = AppState::new(pool, Deployment::from_env(), outbox);
     let state = complete(state).await?;
     let router = routes::function_router(function, state)
         .ok_or_else(|| format!("no route function is named {function}"))?;
     lambda_http::run(router).await
 }
 
+/// Runs the `$default` route's function: the contract's JSON 404 and 405 for what
+/// API Gateway routes nowhere else. It needs no database.
+pub async fn serve_fallback() -> Result<(), lambda_http::Error> {
+    telemetry::init();
+    lambda_http::run(routes::fallback_router()).await
+}
+
 /// Runs the topic function of `topic` on the SQS batches of its queue.
 pub async fn serve_topic(topic: Topic) -> Result<(), lambda_runtime::Error> {
-    let pool = start()?;
+    let pool = start().await?;
     lambda_runtime::run(lambda_runtime::service_fn(
         |event: LambdaEvent<SqsEvent>| {
             let pool = pool.clone();
@@ -63,14 +78,17 @@ pub async fn serve_topic(topic: Topic) -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// Runs a scheduled function: each event (whatever its content) runs `job` once.
-pub async fn serve_scheduled<F, Fut, E>(job: F) -> Result<(), lambda_runtime::Error>
+/// Runs a job function: each event (a schedule's, a queue's batch, a direct
+/// invocation; whatever its content) runs `job` once and answers what it returns.
+/// A failed job fails the invocation, so a queue's batch comes back.
+pub async fn serve_job<F, Fut, T, E>(job: F) -> Result<(), lambda_runtime::Error>
 where
     F: Fn(PgPool) -> Fut,
-    Fut: Future<Output = Result<(), E>>,
+    Fut: Future<Output = Result<T, E>>,
+    T: serde::Serialize,
     E: Into<lambda_runtime::Error>,
 {
-    let pool = start()?;
+    let pool = start().await?;
     lambda_runtime::run(lambda_runtime::service_fn(
         |_: LambdaEvent<serde_json::Value>| {
             let run = job(pool.clone());

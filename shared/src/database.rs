@@ -13,12 +13,19 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 /// A lazily connecting pool: a function starts even while the database is down and
 /// answers 503 until it is back.
 pub fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+    Ok(connect_to(
+        PgConnectOptions::from_str(url)?,
+        max_connections,
+    ))
+}
+
+/// [`connect`] with the server's address and credentials given as options.
+pub fn connect_to(options: PgConnectOptions, max_connections: u32) -> PgPool {
     // Every query is a prepared statement keyed by identifiers, which one generic plan
     // serves well; PostgreSQL's default may instead plan each execution anew, which
     // cost more CPU than running the query in the measurement page benchmark.
-    let options =
-        PgConnectOptions::from_str(url)?.options([("plan_cache_mode", "force_generic_plan")]);
-    Ok(connect_with(options, max_connections))
+    let options = options.options([("plan_cache_mode", "force_generic_plan")]);
+    connect_with(options, max_connections)
 }
 
 /// A lazily connecting pool of `options`, such as those of another pool; see

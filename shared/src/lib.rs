@@ -12,6 +12,7 @@ pub mod pages;
 pub mod passwords;
 pub mod publisher;
 pub mod queries;
+pub mod queue;
 pub mod settings;
 pub mod telemetry;
 #[cfg(feature = "testing")]

@@ -21,14 +21,18 @@ pub trait Publisher: Send + Sync {
 }
 
 /// Tells the configuration outbox that a new configuration waits, so it publishes
-/// now rather than at its next scheduled sweep.
+/// now rather than at its next scheduled sweep. Resolves once the request is on its
+/// way; a failure is logged by the implementation, and the schedule's next sweep
+/// publishes anyway.
 pub trait OutboxTrigger: Send + Sync {
-    fn wake(&self);
+    fn wake(&self) -> BoxFuture<'_, ()>;
 }
 
 /// For functions whose outbox runs only on its schedule.
 pub struct ScheduledOnly;
 
 impl OutboxTrigger for ScheduledOnly {
-    fn wake(&self) {}
+    fn wake(&self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
 }

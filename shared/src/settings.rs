@@ -29,7 +29,7 @@ impl Deployment {
     }
 }
 
-/// `DATABASE_URL`, required by every function.
+/// `DATABASE_URL`, required by the harness and the tools.
 pub fn database_url() -> Result<String, SettingsError> {
     optional("DATABASE_URL").ok_or(SettingsError::Missing("DATABASE_URL"))
 }
@@ -83,10 +83,87 @@ fn optional(name: &str) -> Option<String> {
 }
 
 /// `IOT_DATA_ENDPOINT`: the account's AWS IoT data endpoint, where the cloud
-/// publisher sends configurations (`aws iot describe-endpoint --endpoint-type
-/// iot:Data-ATS`, with `https://` before it).
+/// publisher sends configurations: the host name as `aws iot describe-endpoint
+/// --endpoint-type iot:Data-ATS` prints it, or a URL (`https://host`, or `http://` for
+/// an emulator). A bare host is given `https://`, which the SDK requires.
 pub fn iot_data_endpoint() -> Result<String, SettingsError> {
-    optional("IOT_DATA_ENDPOINT").ok_or(SettingsError::Missing("IOT_DATA_ENDPOINT"))
+    let value = optional("IOT_DATA_ENDPOINT").ok_or(SettingsError::Missing("IOT_DATA_ENDPOINT"))?;
+    endpoint_url(&value).ok_or_else(|| SettingsError::Invalid {
+        name: "IOT_DATA_ENDPOINT",
+        reason:
+            "expected a host name such as abc123-ats.iot.eu-west-1.amazonaws.com, or https://host"
+                .into(),
+    })
+}
+
+/// `value` as an endpoint URL: a bare host (with an optional port) gets `https://`.
+fn endpoint_url(value: &str) -> Option<String> {
+    let value = value.trim().trim_end_matches('/');
+    let url = if value.contains("://") {
+        value.to_owned()
+    } else {
+        format!("https://{value}")
+    };
+    let parsed = url::Url::parse(&url).ok()?;
+    let plain = matches!(parsed.scheme(), "https" | "http")
+        && parsed.host_str().is_some_and(|host| !host.is_empty())
+        && parsed.path() == "/"
+        && parsed.query().is_none()
+        && parsed.username().is_empty();
+    plain.then_some(url)
+}
+
+/// How a function reaches PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseSource {
+    /// `DATABASE_URL`: a connection URL, as locally.
+    Url(String),
+    /// `DATABASE_SECRET_ARN`: a Secrets Manager secret in the JSON shape RDS gives its
+    /// secrets (username, password, host, port, dbname), read at start-up, with the
+    /// host replaced by `DATABASE_HOST` (the RDS Proxy endpoint) when that is set, and
+    /// TLS as `DATABASE_SSL_MODE` says (`verify-full` unless set), and the database
+    /// `DATABASE_NAME` names (else the secret's `dbname`, else `postgres`). RDS's
+    /// managed master-user secrets hold only the user name and password.
+    Secret {
+        arn: String,
+        host: Option<String>,
+        name: Option<String>,
+        ssl_mode: String,
+    },
+}
+
+/// `DATABASE_URL`, or else `DATABASE_SECRET_ARN` with `DATABASE_HOST` and
+/// `DATABASE_SSL_MODE`; one of the two is required by every function.
+pub fn database_source() -> Result<DatabaseSource, SettingsError> {
+    if let Some(url) = optional("DATABASE_URL") {
+        return Ok(DatabaseSource::Url(url));
+    }
+    let arn = optional("DATABASE_SECRET_ARN").ok_or(SettingsError::Missing(
+        "DATABASE_URL (or DATABASE_SECRET_ARN)",
+    ))?;
+    let ssl_mode = optional("DATABASE_SSL_MODE").unwrap_or_else(|| "verify-full".into());
+    if !matches!(
+        ssl_mode.as_str(),
+        "disable" | "allow" | "prefer" | "require" | "verify-ca" | "verify-full"
+    ) {
+        return Err(SettingsError::Invalid {
+            name: "DATABASE_SSL_MODE",
+            reason: "expected disable, allow, prefer, require, verify-ca or verify-full".into(),
+        });
+    }
+    Ok(DatabaseSource::Secret {
+        arn,
+        host: optional("DATABASE_HOST"),
+        name: optional("DATABASE_NAME"),
+        ssl_mode,
+    })
+}
+
+/// `PUBLISH_QUEUE_URL`: the FIFO queue the configurations function asks for an outbox
+/// sweep on, so that a new configuration goes out within seconds in the cloud.
+/// Without it the publisher's schedule alone sweeps.
+pub fn publish_queue_url() -> Option<String> {
+    optional("PUBLISH_QUEUE_URL")
 }
 
 /// Who issues sensors' broker credentials (`CREDENTIALS_PROVIDER`).
@@ -110,5 +187,47 @@ pub fn credentials_provider() -> Result<CredentialsProviderKind, SettingsError> 
             name: "CREDENTIALS_PROVIDER",
             reason: "expected mosquitto, aws-iot or none".into(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint_url;
+
+    #[test]
+    fn a_bare_endpoint_host_gets_https() {
+        assert_eq!(
+            endpoint_url("a1b2c3-ats.iot.eu-west-1.amazonaws.com").as_deref(),
+            Some("https://a1b2c3-ats.iot.eu-west-1.amazonaws.com")
+        );
+        assert_eq!(
+            endpoint_url(" a1b2c3-ats.iot.eu-west-1.amazonaws.com\n").as_deref(),
+            Some("https://a1b2c3-ats.iot.eu-west-1.amazonaws.com")
+        );
+    }
+
+    #[test]
+    fn an_endpoint_url_is_kept() {
+        assert_eq!(
+            endpoint_url("https://a1b2c3-ats.iot.eu-west-1.amazonaws.com/").as_deref(),
+            Some("https://a1b2c3-ats.iot.eu-west-1.amazonaws.com")
+        );
+        assert_eq!(
+            endpoint_url("http://127.0.0.1:5000").as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+    }
+
+    #[test]
+    fn an_endpoint_that_is_not_a_host_is_refused() {
+        for value in [
+            "",
+            "ftp://example.com",
+            "https://example.com/path",
+            "https://user@example.com",
+            "not a host",
+        ] {
+            assert_eq!(endpoint_url(value), None, "{value:?}");
+        }
     }
 }

@@ -7,6 +7,10 @@
 //! has a few lanes that store in parallel; a sensor's messages always take the same
 //! lane, and failed items are retried with backoff before the lane's next batch, which
 //! keeps the messages of a sensor in order.
+//!
+//! In queue mode ([`Destination::Queues`]) the batches go to the topics' SQS queues
+//! instead (`SendMessageBatch`, within SQS's limits), and a message is acknowledged
+//! once its queue accepted it; the queues' consumer calls the functions.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
@@ -16,12 +20,31 @@ use lambda_runtime::{Context, LambdaEvent};
 use rumqttc::{AsyncClient, Event, Packet, Publish, QoS, SubscribeFilter, SubscribeReasonCode};
 use sensorium_functions::topics::{Topic, envelope};
 use sensorium_shared::database;
+use sensorium_shared::error::ErrorChain;
+use sensorium_shared::queue::{self, MAXIMUM_BATCH_BYTES, Outgoing, Queue};
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::mqtt::{self, Delivery, MqttOptions};
+use crate::queues::TopicQueues;
+
+/// Where the bridge hands the sensors' messages.
+pub enum Destination {
+    /// The topic functions, called in-process with a pool of the bridge's own (one
+    /// connection per lane) to this database.
+    Functions(Box<PgConnectOptions>),
+    /// The topics' queues, whose consumer calls the functions.
+    Queues(TopicQueues),
+}
+
+/// What a lane hands its batches to.
+#[derive(Clone)]
+enum Sink {
+    Function(PgPool),
+    Queue(std::sync::Arc<dyn Queue>),
+}
 
 /// Most messages in one batch, like an SQS event source's batch size.
 const BATCH_SIZE: usize = 500;
@@ -52,8 +75,8 @@ pub struct BridgeThread {
     _stop: oneshot::Sender<()>,
 }
 
-/// Starts the bridge on a thread of its own, with a single-threaded runtime and a pool
-/// of its own (one connection per lane) to the database of `database`.
+/// Starts the bridge on a thread of its own, with a single-threaded runtime, handing
+/// messages to `destination`.
 ///
 /// The bridge spends a few microseconds on a message, tens of thousands of times a
 /// second. On the harness's multi-threaded runtime, handing each message from one
@@ -63,7 +86,7 @@ pub struct BridgeThread {
 /// each topic function is a process of its own, with a pool of its own.
 pub fn spawn(
     options: MqttOptions,
-    database: PgConnectOptions,
+    destination: Destination,
     subscribed: watch::Sender<bool>,
 ) -> std::io::Result<BridgeThread> {
     let (stop, stopped) = oneshot::channel::<()>();
@@ -74,9 +97,18 @@ pub fn spawn(
         .name("bridge".into())
         .spawn(move || {
             runtime.block_on(async move {
-                let pool = database::connect_with(database, (Topic::ALL.len() * LANES) as u32);
+                let sinks = match destination {
+                    Destination::Functions(database) => {
+                        let pool =
+                            database::connect_with(*database, (Topic::ALL.len() * LANES) as u32);
+                        Topic::ALL.map(|topic| (topic, Sink::Function(pool.clone())))
+                    }
+                    Destination::Queues(queues) => {
+                        Topic::ALL.map(|topic| (topic, Sink::Queue(queues.queue(topic).clone())))
+                    }
+                };
                 tokio::select! {
-                    () = run(options, pool, subscribed) => {}
+                    () = run(options, sinks, subscribed) => {}
                     _ = stopped => {}
                 }
             });
@@ -87,7 +119,11 @@ pub fn spawn(
 /// Runs the bridge until the future is dropped: the connection, and the lanes of each
 /// topic that batch, call the topic function and acknowledge.
 /// `subscribed` turns true once the broker confirmed the subscriptions.
-async fn run(mut options: MqttOptions, pool: PgPool, subscribed: watch::Sender<bool>) {
+async fn run(
+    mut options: MqttOptions,
+    sinks: [(Topic, Sink); Topic::ALL.len()],
+    subscribed: watch::Sender<bool>,
+) {
     options
         .inner_mut()
         .set_manual_acks(true)
@@ -97,7 +133,7 @@ async fn run(mut options: MqttOptions, pool: PgPool, subscribed: watch::Sender<b
     let (acknowledgements, acknowledgements_receiver) = mpsc::unbounded_channel();
     let mut workers = JoinSet::new();
     let mut lanes = Vec::new();
-    for topic in Topic::ALL {
+    for (topic, sink) in sinks {
         let mut senders = Vec::with_capacity(LANES);
         for _ in 0..LANES {
             // Unbounded, yet bounded in effect: the broker sends at most its in-flight
@@ -108,7 +144,7 @@ async fn run(mut options: MqttOptions, pool: PgPool, subscribed: watch::Sender<b
                 topic,
                 receiver,
                 acknowledgements.clone(),
-                pool.clone(),
+                sink.clone(),
             ));
         }
         lanes.push((topic, senders));
@@ -190,7 +226,7 @@ async fn work(
     topic: Topic,
     mut receiver: mpsc::UnboundedReceiver<Received>,
     acknowledgements: mpsc::UnboundedSender<Vec<Delivery>>,
-    pool: PgPool,
+    sink: Sink,
 ) {
     let mut batch = Vec::with_capacity(BATCH_SIZE);
     while let Some(first) = receiver.recv().await {
@@ -206,45 +242,25 @@ async fn work(
                 Ok(None) | Err(_) => break,
             }
         }
-        deliver(topic, &mut batch, &acknowledgements, &pool).await;
+        deliver(topic, &mut batch, &acknowledgements, &sink).await;
     }
 }
 
-/// Calls the topic function until every message of `batch` is handled, acknowledging
-/// what each call handled as soon as it returns. Empties `batch`.
+/// Hands `batch` to `sink` until every message of it is handled, acknowledging what
+/// each attempt handled as soon as it returns. Empties `batch`.
 async fn deliver(
     topic: Topic,
     batch: &mut Vec<Received>,
     acknowledgements: &mpsc::UnboundedSender<Vec<Delivery>>,
-    pool: &PgPool,
+    sink: &Sink,
 ) {
     let mut pending: Vec<usize> = (0..batch.len()).collect();
     let mut delay = INITIAL_RETRY_DELAY;
     loop {
-        // The record ids are the messages' indices in the batch.
-        let mut event = SqsEvent::default();
-        event.records = pending
-            .iter()
-            .map(|&index| {
-                let received = &batch[index];
-                let mut record = SqsMessage::default();
-                record.message_id = Some(index.to_string());
-                record.body = Some(envelope::encode(
-                    &received.publish.topic,
-                    &received.publish.payload,
-                    received.received_at,
-                ));
-                record
-            })
-            .collect();
-        let response = topic
-            .handle(pool, LambdaEvent::new(event, Context::default()))
-            .await;
-        let failed: Vec<usize> = response
-            .batch_item_failures
-            .iter()
-            .filter_map(|failure| failure.item_identifier.parse().ok())
-            .collect();
+        let failed = match sink {
+            Sink::Function(pool) => call_function(topic, batch, &pending, pool).await,
+            Sink::Queue(queue) => send_to_queue(batch, &pending, queue.as_ref()).await,
+        };
         let handled: Vec<Delivery> = pending
             .iter()
             .filter(|index| !failed.contains(index))
@@ -263,10 +279,84 @@ async fn deliver(
             topic = topic.prefix(),
             failed = pending.len(),
             retry_in_ms = delay.as_millis() as u64,
-            "the topic function failed messages; retrying them"
+            "messages were not handled; retrying them"
         );
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(MAXIMUM_RETRY_DELAY);
     }
     batch.clear();
+}
+
+/// The envelope of a received message.
+fn envelope_of(received: &Received) -> String {
+    envelope::encode(
+        &received.publish.topic,
+        &received.publish.payload,
+        received.received_at,
+    )
+}
+
+/// Calls the topic function with the `pending` messages of `batch` as one SQS event;
+/// returns the indices of those it failed.
+async fn call_function(
+    topic: Topic,
+    batch: &[Received],
+    pending: &[usize],
+    pool: &PgPool,
+) -> Vec<usize> {
+    // The record ids are the messages' indices in the batch.
+    let mut event = SqsEvent::default();
+    event.records = pending
+        .iter()
+        .map(|&index| {
+            let mut record = SqsMessage::default();
+            record.message_id = Some(index.to_string());
+            record.body = Some(envelope_of(&batch[index]));
+            record
+        })
+        .collect();
+    let response = topic
+        .handle(pool, LambdaEvent::new(event, Context::default()))
+        .await;
+    response
+        .batch_item_failures
+        .iter()
+        .filter_map(|failure| failure.item_identifier.parse().ok())
+        .collect()
+}
+
+/// Sends the `pending` messages of `batch` to `queue` in batches within SQS's limits;
+/// returns the indices of those not accepted. A message too big for SQS ever to take
+/// is dropped (logged), as IoT Core drops messages over its own limit.
+async fn send_to_queue(batch: &[Received], pending: &[usize], queue: &dyn Queue) -> Vec<usize> {
+    let outgoing: Vec<Outgoing> = pending
+        .iter()
+        .filter_map(|&index| {
+            let body = envelope_of(&batch[index]);
+            if body.len() > MAXIMUM_BATCH_BYTES {
+                tracing::error!(
+                    topic = batch[index].publish.topic,
+                    bytes = body.len(),
+                    "dropped a message too large for a queue"
+                );
+                return None;
+            }
+            Some(Outgoing {
+                id: index.to_string(),
+                body,
+            })
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for chunk in queue::batches(&outgoing) {
+        let refused = match queue.send_batch(chunk).await {
+            Ok(refused) => refused,
+            Err(error) => {
+                tracing::warn!(queue = queue.url(), error = %ErrorChain(&error), "sending to a queue failed");
+                chunk.iter().map(|message| message.id.clone()).collect()
+            }
+        };
+        failed.extend(refused.iter().filter_map(|id| id.parse::<usize>().ok()));
+    }
+    failed
 }

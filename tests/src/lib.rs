@@ -6,5 +6,6 @@ pub mod bridge;
 pub mod credentials;
 pub mod mqtt;
 pub mod publisher;
+pub mod queues;
 pub mod seed;
 pub mod server;

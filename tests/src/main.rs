@@ -1,16 +1,57 @@
-//! `harness [serve|migrate|seed]`: runs the local harness (the default), applies the
-//! migrations to `DATABASE_URL`, or loads example data into an empty database.
+//! `harness [serve | bridge | migrate | seed | create-queues | redrive]`: runs the local
+//! harness (the default); runs only the bridge, to the topic queues; applies the
+//! migrations to `DATABASE_URL`; loads example data into an empty database; creates
+//! the topic queues and their dead-letter queues (on an SQS emulator, say); or moves
+//! the dead-letter queues' messages back to the topic queues.
+
+use std::time::Duration;
 
 use anyhow::Context;
+use sensorium_functions::cloud::SqsQueue;
+use sensorium_harness::bridge::{self, Destination};
 use sensorium_harness::mqtt::MqttOptions;
+use sensorium_harness::queues::{self, TopicQueues};
 use sensorium_shared::{database, settings, telemetry};
 
-const USAGE: &str = "usage: harness [serve | migrate | seed]";
+const USAGE: &str =
+    "usage: harness [serve | bridge | migrate | seed | create-queues [PREFIX] | redrive]";
+
+/// Receives before a message of `create-queues`' queues goes to its dead-letter queue.
+const MAX_RECEIVE_COUNT: u32 = 5;
+const VISIBILITY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init();
-    let command = std::env::args().nth(1);
+    let mut arguments = std::env::args().skip(1);
+    let command = arguments.next();
+    match command.as_deref() {
+        Some("bridge") => return run_bridge().await,
+        Some("create-queues") => {
+            let prefix = arguments.next().unwrap_or_else(|| "sensorium".into());
+            let client = SqsQueue::client_from_env().await;
+            let queues = queues::create_topic_queues(
+                &client,
+                &prefix,
+                MAX_RECEIVE_COUNT,
+                VISIBILITY_TIMEOUT,
+            )
+            .await?;
+            for (topic, queue) in queues.iter() {
+                println!("{}={}", queues::queue_variable(topic), queue.url());
+            }
+            return Ok(());
+        }
+        Some("redrive") => {
+            let queues = TopicQueues::from_env()
+                .await?
+                .context("redrive needs the topic queues' URLs (MEASUREMENTS_QUEUE_URL, ...)")?;
+            let moved = queues::redrive_all(&queues).await?;
+            println!("moved {moved} messages back from the dead-letter queues");
+            return Ok(());
+        }
+        _ => {}
+    }
     let pool = database::connect(
         &settings::database_url()?,
         settings::database_max_connections(16)?,
@@ -33,4 +74,16 @@ async fn main() -> anyhow::Result<()> {
         }
         Some(_) => anyhow::bail!(USAGE),
     }
+}
+
+/// `harness bridge`: a self-hosted broker's messages to the topic queues, until Ctrl-C.
+async fn run_bridge() -> anyhow::Result<()> {
+    let queues = TopicQueues::from_env()
+        .await?
+        .context("the bridge needs the topic queues' URLs (MEASUREMENTS_QUEUE_URL, ...)")?;
+    let mqtt = MqttOptions::from_url(&settings::mqtt_url()?, &settings::mqtt_client_id())?;
+    let (subscribed, _) = tokio::sync::watch::channel(false);
+    let _bridge = bridge::spawn(mqtt, Destination::Queues(queues), subscribed)?;
+    tokio::signal::ctrl_c().await?;
+    Ok(())
 }

@@ -81,8 +81,9 @@ impl Publisher for MqttPublisher {
 pub struct OutboxWaker(Notify);
 
 impl OutboxTrigger for OutboxWaker {
-    fn wake(&self) {
+    fn wake(&self) -> BoxFuture<'_, ()> {
         self.0.notify_one();
+        Box::pin(std::future::ready(()))
     }
 }
 

@@ -16,10 +16,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::bridge::{self, BridgeThread};
+use crate::bridge::{self, BridgeThread, Destination};
 use crate::credentials::MosquittoCredentials;
 use crate::mqtt::MqttOptions;
 use crate::publisher::{MqttPublisher, OutboxWaker};
+use crate::queues::{EventSourceMapping, TopicQueues};
 
 /// How often the log retention job runs (and once at start).
 const RETENTION_INTERVAL: Duration = Duration::from_secs(60 * 60);
@@ -31,7 +32,8 @@ pub async fn run(pool: PgPool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {address}"))?;
     let credentials = credentials_provider(&mqtt)?;
-    let background = spawn_background(pool.clone(), mqtt)?;
+    let queues = TopicQueues::from_env().await?;
+    let background = spawn_background(pool.clone(), mqtt, queues)?;
     let state = AppState::new(pool, Deployment::from_env(), background.outbox.clone())
         .with_credentials(credentials);
     tracing::info!(%address, "serving HTTP");
@@ -62,13 +64,39 @@ pub struct Background {
     pub subscribed: watch::Receiver<bool>,
 }
 
-pub fn spawn_background(pool: PgPool, mqtt: MqttOptions) -> anyhow::Result<Background> {
+/// Starts the background. With `queues`, the bridge sends to them and a consumer per
+/// queue feeds the topic functions, as in the cloud; without, the bridge calls the
+/// functions itself.
+pub fn spawn_background(
+    pool: PgPool,
+    mqtt: MqttOptions,
+    queues: Option<TopicQueues>,
+) -> anyhow::Result<Background> {
     let waker = Arc::new(OutboxWaker::default());
     let (subscribed_sender, subscribed) = watch::channel(false);
     let publisher = Arc::new(MqttPublisher::new(mqtt.clone()));
-    let bridge = bridge::spawn(mqtt, (*pool.connect_options()).clone(), subscribed_sender)
-        .context("starting the bridge's thread")?;
     let mut tasks = JoinSet::new();
+    let destination = match queues {
+        Some(queues) => {
+            for (topic, queue) in queues.iter() {
+                tracing::info!(
+                    topic = topic.prefix(),
+                    queue = queue.url(),
+                    "consuming a topic queue"
+                );
+                tasks.spawn(crate::queues::consume(
+                    topic,
+                    queue.clone(),
+                    pool.clone(),
+                    EventSourceMapping::default(),
+                ));
+            }
+            Destination::Queues(queues)
+        }
+        None => Destination::Functions(Box::new((*pool.connect_options()).clone())),
+    };
+    let bridge = bridge::spawn(mqtt, destination, subscribed_sender)
+        .context("starting the bridge's thread")?;
     tasks.spawn(crate::publisher::run_outbox(
         pool.clone(),
         publisher,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::TestApp;
 use fixtures::Scene;
-use sensorium_shared::publisher::OutboxTrigger;
+use sensorium_shared::publisher::{BoxFuture, OutboxTrigger};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -19,8 +19,9 @@ struct RecordingOutbox {
 }
 
 impl OutboxTrigger for RecordingOutbox {
-    fn wake(&self) {
+    fn wake(&self) -> BoxFuture<'_, ()> {
         self.wakes.fetch_add(1, Ordering::SeqCst);
+        Box::pin(std::future::ready(()))
     }
 }
 

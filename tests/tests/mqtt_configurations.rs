@@ -57,7 +57,7 @@ async fn a_sensor_that_subscribes_later_receives_its_newest_configuration_retain
         json!({"interval": 30, "nested": [1, {"a": null}]}),
     )
     .await;
-    mqtt.outbox.wake();
+    mqtt.outbox.wake().await;
     // Revision 0 was superseded before it went out: only the newest is sent.
     let published = eventually(Duration::from_secs(10), || async {
         (publication_timestamps(&pool, sensor_identifier).await == vec![(0, false), (1, true)])
@@ -87,7 +87,7 @@ async fn a_configuration_created_while_the_broker_is_down_is_published_once_it_i
     let mqtt = spawn_mqtt(pool.clone(), &broker.url()).await;
     broker.stop();
     create_configuration(&pool, sensor_identifier, json!({"interval": 10})).await;
-    mqtt.outbox.wake();
+    mqtt.outbox.wake().await;
     // Nothing can have accepted it: the only broker is down.
     assert_eq!(
         publication_timestamps(&pool, sensor_identifier).await,

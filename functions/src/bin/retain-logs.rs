@@ -5,5 +5,10 @@ use sensorium_functions::lambda;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda::serve_scheduled(|pool| async move { retain_logs::run(&pool).await.map(|_| ()) }).await
+    lambda::serve_job(|pool| async move {
+        retain_logs::run(&pool)
+            .await
+            .map(|deleted| serde_json::json!({ "deleted": deleted }))
+    })
+    .await
 }

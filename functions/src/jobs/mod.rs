@@ -1,4 +1,5 @@
 //! The scheduled functions: on a schedule in the cloud, on a timer in the harness.
 
+pub mod migrate;
 pub mod publish_configurations;
 pub mod retain_logs;

@@ -6,7 +6,7 @@
 use sensorium_shared::error::ErrorChain;
 use sensorium_shared::publisher::{PublishError, Publisher};
 use sensorium_shared::queries::outbox::{
-    read_unpublished_configurations, update_publication_timestamp,
+    read_oldest_unpublished_age, read_unpublished_configurations, update_publication_timestamp,
 };
 use sqlx::PgPool;
 
@@ -50,4 +50,41 @@ pub async fn run(pool: &PgPool, publisher: &dyn Publisher) -> Result<usize, Swee
         published += 1;
     }
     Ok(published)
+}
+
+/// Prints the age in seconds of the oldest configuration still waiting for the broker
+/// (0 when none waits) as a CloudWatch embedded-metric line: namespace `Sensorium`,
+/// metric `OldestUnpublishedConfigurationAge`, dimension `Environment`. The template's
+/// alarm watches it; a failure to read it is only logged.
+pub async fn report_oldest_unpublished(pool: &PgPool, environment: &str) {
+    match read_oldest_unpublished_age(pool).await {
+        Ok(age) => println!(
+            "{}",
+            oldest_unpublished_metric(environment, age, chrono::Utc::now())
+        ),
+        Err(error) => tracing::warn!(
+            error = %ErrorChain(&error),
+            "reading the age of the oldest unpublished configuration failed"
+        ),
+    }
+}
+
+/// The embedded-metric JSON of [`report_oldest_unpublished`].
+pub fn oldest_unpublished_metric(
+    environment: &str,
+    age_seconds: f64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": now.timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": "Sensorium",
+                "Dimensions": [["Environment"]],
+                "Metrics": [{"Name": "OldestUnpublishedConfigurationAge", "Unit": "Seconds"}],
+            }],
+        },
+        "Environment": environment,
+        "OldestUnpublishedConfigurationAge": age_seconds,
+    })
 }

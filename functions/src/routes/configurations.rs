@@ -45,7 +45,7 @@ pub async fn create_configuration(
     .await?
     // The sensor may have been deleted since it was authorized.
     .ok_or(Error::NotFound)?;
-    state.outbox.wake();
+    state.outbox.wake().await;
     Ok((StatusCode::CREATED, Json(CreatedConfiguration { revision })))
 }
 

@@ -14,6 +14,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, MethodRouter};
 use sensorium_shared::limits::MAXIMUM_BODY_SIZE;
 
 use crate::AppState;
@@ -104,6 +105,38 @@ pub fn router(state: AppState) -> Router {
         .merge(measurements::router())
         .merge(logs::router());
     finish(router, state)
+}
+
+/// The `$default` route's router: every path of [`ROUTES`] with its methods, none of
+/// them served (API Gateway sends those to their functions), so that what reaches it
+/// gets the contract's JSON 405, with `Allow`, on a known path and 404 elsewhere.
+pub fn fallback_router() -> Router {
+    let mut paths: Vec<(&str, MethodRouter)> = Vec::new();
+    for &(method, path, _) in ROUTES {
+        let filter = match method {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "PUT" => MethodFilter::PUT,
+            "DELETE" => MethodFilter::DELETE,
+            other => unreachable!("ROUTES has no {other} route"),
+        };
+        let not_served =
+            || async { sensorium_shared::error::error_response(StatusCode::NOT_FOUND) };
+        match paths.iter_mut().find(|(known, _)| *known == path) {
+            Some((_, methods)) => *methods = std::mem::take(methods).on(filter, not_served),
+            None => paths.push((path, axum::routing::on(filter, not_served))),
+        }
+    }
+    let router = paths
+        .into_iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods)
+        });
+    router
+        .fallback(|| async { sensorium_shared::error::error_response(StatusCode::NOT_FOUND) })
+        .method_not_allowed_fallback(|| async {
+            sensorium_shared::error::error_response(StatusCode::METHOD_NOT_ALLOWED)
+        })
 }
 
 /// What every router shares: the body size limit and JSON 404 and 405 answers.

@@ -241,7 +241,11 @@ async fn store_batch<T: SensorTopic>(pool: &PgPool, decoded: Vec<Decoded<T::Row>
         Ok(_) => return Vec::new(),
         Err(error) => error,
     };
-    if is_transient(&error) {
+    // An error the server raised may come from one message's rows: store the messages
+    // one by one, so that one message that fails does not fail the others. Without a
+    // connection nothing can be stored, and the whole batch is retried.
+    let server_error = matches!(error, sqlx::Error::Database(_));
+    if (!server_error || messages.len() == 1) && is_transient(&error) {
         tracing::warn!(
             topic = T::PREFIX,
             error = %ErrorChain(&error),
@@ -253,7 +257,6 @@ async fn store_batch<T: SensorTopic>(pool: &PgPool, decoded: Vec<Decoded<T::Row>
             .map(|(message_id, ..)| message_id)
             .collect();
     }
-    // One bad message must not keep the others out: store them one by one.
     tracing::warn!(
         topic = T::PREFIX,
         error = %ErrorChain(&error),

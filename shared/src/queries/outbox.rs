@@ -36,6 +36,27 @@ pub async fn read_unpublished_configurations(
     .await
 }
 
+/// How long, in seconds, the oldest of the configurations [`read_unpublished_configurations`]
+/// returns has waited; 0 when none waits.
+pub async fn read_oldest_unpublished_age(
+    executor: impl PgExecutor<'_>,
+) -> Result<f64, sqlx::Error> {
+    sqlx::query_scalar(
+        r#"
+        SELECT coalesce(extract(epoch FROM now() - min(creation_timestamp))::float8, 0)
+        FROM configuration AS unpublished
+        WHERE publication_timestamp IS NULL
+            AND NOT EXISTS (
+                SELECT FROM configuration AS newer
+                WHERE newer.sensor_identifier = unpublished.sensor_identifier
+                    AND newer.revision > unpublished.revision
+            )
+        "#,
+    )
+    .fetch_one(executor)
+    .await
+}
+
 /// Records that the broker accepted this configuration. Returns whether it was
 /// unpublished until now.
 pub async fn update_publication_timestamp(

@@ -37,7 +37,7 @@ pub async fn spawn_mqtt(pool: PgPool, url: &url::Url) -> Background {
 /// [`spawn_mqtt`] with the bridge's client id, whose session a test may look into.
 pub async fn spawn_mqtt_as(pool: PgPool, url: &url::Url, client_id: &str) -> Background {
     let options = MqttOptions::from_url(url, client_id).unwrap();
-    let mut background = spawn_background(pool, options).unwrap();
+    let mut background = spawn_background(pool, options, None).unwrap();
     tokio::time::timeout(
         Duration::from_secs(10),
         background.subscribed.wait_for(|subscribed| *subscribed),
