@@ -1,6 +1,7 @@
-//! The AWS IoT data-plane publisher against a recording stand-in of the data plane's
-//! HTTP API (the real endpoint needs an AWS account): what the SDK sends for a
-//! configuration, and how the outbox sweep treats acceptance and refusal.
+//! The cloud's configuration path. The AWS IoT data-plane publisher against a
+//! recording stand-in of the data plane's HTTP API (to see the signed request the SDK
+//! sends); how the outbox sweep treats acceptance and refusal; the wake-ups on the
+//! FIFO publish queue (moto's SQS); and the age metric the publisher reports.
 
 use std::sync::{Arc, Mutex};
 
@@ -9,10 +10,10 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use sensorium_functions::cloud::{IotDataPublisher, https_client};
+use sensorium_functions::cloud::{IotDataPublisher, SqsOutboxTrigger, https_client};
 use sensorium_functions::jobs::publish_configurations;
 use sensorium_shared::domain::{Identifier, NetworkName, SensorName};
-use sensorium_shared::publisher::Publisher;
+use sensorium_shared::publisher::{OutboxTrigger, Publisher};
 use sensorium_shared::queries::{configurations, networks, sensors};
 use sqlx::PgPool;
 
@@ -160,4 +161,132 @@ async fn a_refused_publication_leaves_the_configuration_in_the_outbox(pool: PgPo
     );
     assert!(!plane.requests.lock().unwrap().is_empty());
     assert_eq!(publication_timestamps(&pool).await, [None]);
+}
+
+/// An SQS client of moto's server (`MOTO_URL`, started by `./scripts/test`).
+fn moto_sqs() -> aws_sdk_sqs::Client {
+    let url = std::env::var("MOTO_URL")
+        .expect("MOTO_URL names moto's server; ./scripts/test starts one and sets it");
+    let config = aws_sdk_sqs::Config::builder()
+        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .endpoint_url(url)
+        .http_client(https_client())
+        .build();
+    aws_sdk_sqs::Client::from_conf(config)
+}
+
+#[tokio::test]
+async fn every_wake_puts_a_sweep_request_in_the_outbox_group_of_the_fifo_queue() {
+    use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+    let client = moto_sqs();
+    let name = format!("publish-{}.fifo", &Identifier::new().to_string()[..8]);
+    let queue = client
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::ContentBasedDeduplication, "true")
+        .send()
+        .await
+        .unwrap();
+    let url = queue.queue_url.unwrap();
+    let trigger = SqsOutboxTrigger::new(client.clone(), url.clone());
+    // Two wakes with the same body: content-based deduplication must not merge them,
+    // as a sweep already running may miss the second configuration.
+    trigger.wake().await;
+    trigger.wake().await;
+    let mut groups = Vec::new();
+    for _ in 0..2 {
+        let received = client
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
+            .send()
+            .await
+            .unwrap();
+        for message in received.messages() {
+            groups.push(
+                message
+                    .attributes()
+                    .and_then(|attributes| {
+                        attributes.get(&MessageSystemAttributeName::MessageGroupId)
+                    })
+                    .cloned()
+                    .unwrap_or_default(),
+            );
+            client
+                .delete_message()
+                .queue_url(&url)
+                .receipt_handle(message.receipt_handle().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(groups, ["outbox", "outbox"]);
+}
+
+#[tokio::test]
+async fn a_wake_the_queue_refuses_is_logged_not_raised() {
+    let client = moto_sqs();
+    let url = format!(
+        "{}/123456789012/missing-{}.fifo",
+        std::env::var("MOTO_URL").unwrap(),
+        Identifier::new()
+    );
+    // Completes: the configuration is stored, and the schedule publishes it.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        SqsOutboxTrigger::new(client, url).wake(),
+    )
+    .await
+    .expect("a refused wake returns");
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn the_oldest_unpublished_age_counts_only_configurations_still_waiting(pool: PgPool) {
+    use sensorium_shared::queries::outbox::read_oldest_unpublished_age;
+    assert_eq!(read_oldest_unpublished_age(&pool).await.unwrap(), 0.0);
+    let sensor = create_configuration(&pool).await;
+    sqlx::query("UPDATE configuration SET creation_timestamp = now() - interval '10 minutes'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let age = read_oldest_unpublished_age(&pool).await.unwrap();
+    assert!((600.0..660.0).contains(&age), "{age}");
+    configurations::create_configuration(
+        &pool,
+        sensor,
+        serde_json::json!({"interval": 30}).as_object().unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    // The newer one supersedes the old: only its own (short) wait counts.
+    assert!(read_oldest_unpublished_age(&pool).await.unwrap() < 60.0);
+}
+
+#[test]
+fn the_oldest_unpublished_age_is_reported_in_embedded_metric_format() {
+    let now = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let metric = publish_configurations::oldest_unpublished_metric("production", 42.5, now);
+    assert_eq!(
+        metric,
+        serde_json::json!({
+            "_aws": {
+                "Timestamp": 1_700_000_000_000_i64,
+                "CloudWatchMetrics": [{
+                    "Namespace": "Sensorium",
+                    "Dimensions": [["Environment"]],
+                    "Metrics": [{"Name": "OldestUnpublishedConfigurationAge", "Unit": "Seconds"}],
+                }],
+            },
+            "Environment": "production",
+            "OldestUnpublishedConfigurationAge": 42.5,
+        })
+    );
 }

@@ -129,3 +129,54 @@ async fn a_function_validates_the_query_of_a_gateway_event() {
         assert_eq!(response.status().as_u16(), status, "{query}");
     }
 }
+
+#[tokio::test]
+async fn the_default_route_answers_405_on_a_known_path_and_404_elsewhere() {
+    use http_body_util::BodyExt;
+    let identifier = "a4ac4e7c-47e2-4c4a-8f1a-0b0e8e3a2b1c";
+    let mut cases: Vec<(&str, String, u16)> = vec![
+        ("GET", "/nowhere".into(), 404),
+        (
+            "GET",
+            format!("/networks/{identifier}/sensors/{identifier}/nothing"),
+            404,
+        ),
+    ];
+    for (_, path, _) in ROUTES {
+        let uri = path
+            .replace("{network_identifier}", identifier)
+            .replace("{sensor_identifier}", identifier);
+        // No route of the table takes PATCH.
+        cases.push(("PATCH", uri, 405));
+    }
+    for (method, uri, status) in cases {
+        let request = lambda_http::http::Request::builder()
+            .method(method)
+            .uri(&uri)
+            .body(lambda_http::Body::Empty)
+            .unwrap();
+        let response = routes::fallback_router().oneshot(request).await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{method} {uri}");
+        if status == 405 {
+            let allow = response.headers()["allow"].to_str().unwrap().to_owned();
+            let declared: BTreeSet<&str> = ROUTES
+                .iter()
+                .filter(|(_, path, _)| {
+                    path.replace("{network_identifier}", identifier)
+                        .replace("{sensor_identifier}", identifier)
+                        == uri
+                })
+                .map(|(method, ..)| *method)
+                .collect();
+            for method in declared {
+                assert!(
+                    allow.contains(method),
+                    "{uri}: Allow {allow} lacks {method}"
+                );
+            }
+        }
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(body["details"].is_string(), "{method} {uri}: {body}");
+    }
+}

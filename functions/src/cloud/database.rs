@@ -3,6 +3,7 @@
 
 use std::str::FromStr;
 
+use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use sensorium_shared::database;
 use sensorium_shared::settings::{self, DatabaseSource, SettingsError};
@@ -34,7 +35,22 @@ struct RdsSecret {
 /// The pool `DATABASE_URL` or `DATABASE_SECRET_ARN` describes (see
 /// [`settings::database_source`]), connecting lazily.
 pub async fn connect_from_env(max_connections: u32) -> Result<PgPool, DatabaseError> {
-    let options = match settings::database_source()? {
+    let source = settings::database_source()?;
+    let sdk_config = match source {
+        DatabaseSource::Url(_) => None,
+        DatabaseSource::Secret { .. } => Some(super::sdk_config().await),
+    };
+    connect(source, sdk_config.as_ref(), max_connections).await
+}
+
+/// The pool of `source`, connecting lazily; a secret is read with `sdk_config`'s
+/// region, credentials and endpoint.
+pub async fn connect(
+    source: DatabaseSource,
+    sdk_config: Option<&SdkConfig>,
+    max_connections: u32,
+) -> Result<PgPool, DatabaseError> {
+    let options = match source {
         DatabaseSource::Url(url) => PgConnectOptions::from_str(&url).map_err(DatabaseError::Url)?,
         DatabaseSource::Secret {
             arn,
@@ -42,7 +58,11 @@ pub async fn connect_from_env(max_connections: u32) -> Result<PgPool, DatabaseEr
             name,
             ssl_mode,
         } => {
-            let secret = read_secret(&arn).await?;
+            let sdk_config = sdk_config.ok_or_else(|| DatabaseError::Secret {
+                arn: arn.clone(),
+                reason: "no AWS configuration to read it with".into(),
+            })?;
+            let secret = read_secret(sdk_config, &arn).await?;
             secret_options(secret, host, name, &ssl_mode).map_err(|reason| {
                 DatabaseError::Secret {
                     arn: arn.clone(),
@@ -54,12 +74,12 @@ pub async fn connect_from_env(max_connections: u32) -> Result<PgPool, DatabaseEr
     Ok(database::connect_to(options, max_connections))
 }
 
-async fn read_secret(arn: &str) -> Result<RdsSecret, DatabaseError> {
+async fn read_secret(sdk_config: &SdkConfig, arn: &str) -> Result<RdsSecret, DatabaseError> {
     let failed = |reason: String| DatabaseError::Secret {
         arn: arn.to_owned(),
         reason,
     };
-    let client = aws_sdk_secretsmanager::Client::new(&super::sdk_config().await);
+    let client = aws_sdk_secretsmanager::Client::new(sdk_config);
     let output = client
         .get_secret_value()
         .secret_id(arn)

@@ -11,7 +11,7 @@ mod sqs;
 use aws_config::SdkConfig;
 use aws_smithy_http_client::tls;
 
-pub use self::database::{DatabaseError, connect_from_env};
+pub use self::database::{DatabaseError, connect, connect_from_env};
 pub use self::iot_data::IotDataPublisher;
 pub use self::sqs::{SqsOutboxTrigger, SqsQueue};
 
