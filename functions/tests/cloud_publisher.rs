@@ -12,9 +12,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use sensorium_functions::cloud::{IotDataPublisher, SqsOutboxTrigger, https_client};
 use sensorium_functions::jobs::publish_configurations;
-use sensorium_shared::domain::{Identifier, NetworkName, SensorName};
-use sensorium_shared::publisher::{OutboxTrigger, Publisher};
-use sensorium_shared::queries::{configurations, networks, sensors};
+use sensorium_shared::domain::Identifier;
+use sensorium_shared::publisher::{OutboxTrigger, PublishError, Publisher};
+use sensorium_shared::queries::configurations;
 use sqlx::PgPool;
 
 #[derive(Debug, Clone)]
@@ -102,15 +102,9 @@ async fn publishing_sends_a_signed_retained_qos_1_publish_to_the_topic() {
     );
 }
 
+/// A sensor, in a network of its own, with one configuration.
 async fn create_configuration(pool: &PgPool) -> Identifier {
-    let network = Identifier::new();
-    let sensor = Identifier::new();
-    networks::create_network(pool, network, &NetworkName::parse("mast").unwrap())
-        .await
-        .unwrap();
-    sensors::create_sensor(pool, sensor, network, &SensorName::parse("one").unwrap())
-        .await
-        .unwrap();
+    let sensor = sensorium_shared::testing::create_sensor(pool).await;
     let value = serde_json::json!({"interval": 60});
     configurations::create_configuration(pool, sensor, value.as_object().unwrap())
         .await
@@ -130,10 +124,10 @@ async fn publication_timestamps(pool: &PgPool) -> Vec<Option<chrono::DateTime<ch
 async fn the_sweep_publishes_through_the_data_plane_and_records_it(pool: PgPool) {
     let sensor = create_configuration(&pool).await;
     let (plane, publisher) = data_plane(StatusCode::OK).await;
-    let published = publish_configurations::run(&pool, &publisher)
+    let sweep = publish_configurations::run(&pool, &publisher)
         .await
         .unwrap();
-    assert_eq!(published, 1);
+    assert_eq!(sweep.published, 1);
     let requests = plane.requests.lock().unwrap().clone();
     assert_eq!(requests.len(), 1);
     assert!(
@@ -154,13 +148,144 @@ async fn the_sweep_publishes_through_the_data_plane_and_records_it(pool: PgPool)
 async fn a_refused_publication_leaves_the_configuration_in_the_outbox(pool: PgPool) {
     create_configuration(&pool).await;
     let (plane, publisher) = data_plane(StatusCode::FORBIDDEN).await;
-    assert!(
-        publish_configurations::run(&pool, &publisher)
-            .await
-            .is_err()
-    );
+    let sweep = publish_configurations::run(&pool, &publisher)
+        .await
+        .unwrap();
+    assert_eq!(sweep.failed, 1);
     assert!(!plane.requests.lock().unwrap().is_empty());
     assert_eq!(publication_timestamps(&pool).await, [None]);
+    let (attempts, error): (i32, Option<String>) =
+        sqlx::query_as("SELECT attempt_count, last_error FROM configuration_outbox")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(attempts, 1);
+    assert!(error.is_some_and(|error| error.contains("403") || error.contains("Forbidden")));
+}
+
+/// A broker that refuses the topics in `refused` and records what it accepted and
+/// every topic it was asked to publish to.
+#[derive(Default)]
+struct SelectiveBroker {
+    refused: Vec<String>,
+    asked: std::sync::Mutex<Vec<String>>,
+    accepted: std::sync::Mutex<Vec<(String, serde_json::Value)>>,
+}
+
+impl Publisher for SelectiveBroker {
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
+        payload: Vec<u8>,
+    ) -> sensorium_shared::publisher::BoxFuture<'a, Result<(), PublishError>> {
+        self.asked.lock().unwrap().push(topic.to_owned());
+        let result = if self.refused.iter().any(|refused| refused == topic) {
+            Err(PublishError("refused by the broker".into()))
+        } else {
+            let payload = serde_json::from_slice(&payload).unwrap();
+            self.accepted
+                .lock()
+                .unwrap()
+                .push((topic.to_owned(), payload));
+            Ok(())
+        };
+        Box::pin(std::future::ready(result))
+    }
+}
+
+async fn outbox_rows(pool: &PgPool) -> Vec<(uuid::Uuid, i32, i32)> {
+    sqlx::query_as(
+        "SELECT sensor_identifier, revision, attempt_count FROM configuration_outbox ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn a_refused_configuration_backs_off_alone_while_the_others_go_out(pool: PgPool) {
+    let stuck = create_configuration(&pool).await;
+    let first = create_configuration(&pool).await;
+    let second = create_configuration(&pool).await;
+    let broker = SelectiveBroker {
+        refused: vec![format!("configurations/{stuck}")],
+        ..SelectiveBroker::default()
+    };
+    let sweep = publish_configurations::run(&pool, &broker).await.unwrap();
+    assert_eq!((sweep.published, sweep.failed), (2, 1));
+    let mut accepted: Vec<String> = broker
+        .accepted
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(topic, _)| topic.clone())
+        .collect();
+    accepted.sort();
+    let mut expected = vec![
+        format!("configurations/{first}"),
+        format!("configurations/{second}"),
+    ];
+    expected.sort();
+    assert_eq!(accepted, expected);
+    assert_eq!(outbox_rows(&pool).await, [(stuck.as_uuid(), 0, 1)]);
+    // Backing off: the next sweep, right away, does not try it again.
+    let asked = broker.asked.lock().unwrap().len();
+    let sweep = publish_configurations::run(&pool, &broker).await.unwrap();
+    assert_eq!(sweep, publish_configurations::Sweep::default());
+    assert_eq!(broker.asked.lock().unwrap().len(), asked);
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn a_superseded_configuration_leaves_the_outbox_unsent(pool: PgPool) {
+    let sensor = create_configuration(&pool).await;
+    configurations::create_configuration(
+        &pool,
+        sensor,
+        serde_json::json!({"interval": 5}).as_object().unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(outbox_rows(&pool).await, [(sensor.as_uuid(), 1, 0)]);
+    let broker = SelectiveBroker::default();
+    publish_configurations::run(&pool, &broker).await.unwrap();
+    assert_eq!(
+        *broker.accepted.lock().unwrap(),
+        [(
+            format!("configurations/{sensor}"),
+            serde_json::json!({"revision": 1, "configuration": {"interval": 5}})
+        )]
+    );
+    assert!(outbox_rows(&pool).await.is_empty());
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn a_sweep_stops_after_three_failures_in_a_row(pool: PgPool) {
+    let mut refused = Vec::new();
+    for _ in 0..5 {
+        refused.push(format!(
+            "configurations/{}",
+            create_configuration(&pool).await
+        ));
+    }
+    let broker = SelectiveBroker {
+        refused,
+        ..SelectiveBroker::default()
+    };
+    let sweep = publish_configurations::run(&pool, &broker).await.unwrap();
+    assert_eq!((sweep.published, sweep.failed), (0, 3));
+    assert_eq!(broker.asked.lock().unwrap().len(), 3);
+}
+
+#[test]
+fn the_backoff_doubles_up_to_fifteen_minutes() {
+    use publish_configurations::backoff;
+    use std::time::Duration;
+    assert_eq!(backoff(0), Duration::from_secs(1));
+    assert_eq!(backoff(1), Duration::from_secs(2));
+    assert_eq!(backoff(5), Duration::from_secs(32));
+    assert_eq!(backoff(10), Duration::from_secs(15 * 60));
+    assert_eq!(backoff(i32::MAX), Duration::from_secs(15 * 60));
 }
 
 /// An SQS client of moto's server (`MOTO_URL`, started by `./scripts/test`).

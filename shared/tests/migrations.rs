@@ -25,6 +25,7 @@ async fn applying_the_migrations_twice_is_a_no_op(pool: PgPool) {
         first,
         [
             "configuration",
+            "configuration_outbox",
             "log",
             "measurement",
             "measurement_bucket",
@@ -181,4 +182,40 @@ async fn the_database_counts_inserted_measurements_into_4_hour_buckets(pool: PgP
         bucket_counts(&pool, sensor).await,
         [(0.0, 1), (14400.0, 2), (1683633600.0, 1)]
     );
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_outbox_migration_keeps_only_each_sensors_newest_unpublished_configuration(
+    pool: PgPool,
+) {
+    const OUTBOX_MIGRATION: i64 = 20261130150000;
+    let mut before = sqlx::migrate::Migrator::DEFAULT;
+    before.migrations = MIGRATOR
+        .iter()
+        .filter(|migration| migration.version < OUTBOX_MIGRATION)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    before.run(&pool).await.unwrap();
+    let (_, published) = create_network_and_sensor(&pool).await;
+    let (_, waiting) = create_network_and_sensor(&pool).await;
+    // `published`: revision 0 sent, revision 1 sent. `waiting`: revision 0 sent,
+    // revision 1 superseded unsent, revision 2 unsent.
+    sqlx::query(
+        "INSERT INTO configuration (sensor_identifier, revision, value, publication_timestamp)
+         VALUES ($1, 0, '{}', now()), ($1, 1, '{}', now()),
+                ($2, 0, '{}', now()), ($2, 1, '{}', NULL), ($2, 2, '{}', NULL)",
+    )
+    .bind(published)
+    .bind(waiting)
+    .execute(&pool)
+    .await
+    .unwrap();
+    MIGRATOR.run(&pool).await.unwrap();
+    let outbox: Vec<(uuid::Uuid, i32)> =
+        sqlx::query_as("SELECT sensor_identifier, revision FROM configuration_outbox")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(outbox, [(waiting.as_uuid(), 2)]);
 }

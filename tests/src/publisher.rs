@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, Packet, QoS};
-use sensorium_functions::jobs::publish_configurations::{self, SweepError};
+use sensorium_functions::jobs::publish_configurations;
 use sensorium_shared::error::ErrorChain;
 use sensorium_shared::publisher::{BoxFuture, OutboxTrigger, PublishError, Publisher};
 use sqlx::PgPool;
@@ -98,10 +98,9 @@ pub async fn run_outbox(pool: PgPool, publisher: Arc<dyn Publisher>, waker: Arc<
             () = waker.0.notified() => {}
         }
         match publish_configurations::run(&pool, publisher.as_ref()).await {
-            Ok(0) => {}
-            Ok(published) => tracing::info!(published, "published configurations"),
-            // The job logged which publication failed; the next sweep tries again.
-            Err(SweepError::Publish(_)) => {}
+            // The job logged each failed publication; each is retried after its backoff.
+            Ok(sweep) if sweep.published == 0 => {}
+            Ok(sweep) => tracing::info!(published = sweep.published, "published configurations"),
             Err(error) => tracing::warn!(error = %ErrorChain(&error), "the outbox sweep failed"),
         }
     }

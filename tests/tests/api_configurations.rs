@@ -145,6 +145,43 @@ async fn configurations_that_are_not_json_objects_return_400(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn a_configuration_over_100_kib_returns_413_and_one_at_the_limit_is_stored(pool: PgPool) {
+    let outbox = Arc::new(RecordingOutbox::default());
+    let app = TestApp::spawn_with_outbox(pool, outbox.clone()).await;
+    let scene = Scene::create(&app).await;
+    // {"v":"xxx…"} is 8 bytes around the string; the limit counts compact JSON, so
+    // spacing in the request does not count.
+    let limit = 100 * 1024;
+    let at_limit = json!({"v": "x".repeat(limit - 8)});
+    let over = json!({"v": "x".repeat(limit - 7)});
+    let (status, answer) = app
+        .post(&scene.sensor_path("/configurations"), scene.token(), over)
+        .await;
+    assert_eq!(
+        (status, answer),
+        (413, json!({"details": "Payload Too Large"}))
+    );
+    let (status, _) = app
+        .post(
+            &scene.sensor_path("/configurations"),
+            scene.token(),
+            at_limit,
+        )
+        .await;
+    assert_eq!(status, 201);
+    let sizes: Vec<i32> = sqlx::query_scalar("SELECT length(value::text) FROM configuration")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        sizes.len(),
+        1,
+        "only the configuration within the limit is stored"
+    );
+    assert_eq!(outbox.wakes.load(Ordering::SeqCst), 1);
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn concurrent_configuration_creates_get_revisions_0_to_23(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let scene = Scene::create(&app).await;

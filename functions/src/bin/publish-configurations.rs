@@ -20,7 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         async move {
             let swept = publish_configurations::run(&pool, publisher.as_ref()).await;
             publish_configurations::report_oldest_unpublished(&pool, &environment).await;
-            swept.map(|published| serde_json::json!({ "published": published }))
+            swept
         }
     })
     .await

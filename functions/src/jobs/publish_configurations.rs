@@ -1,55 +1,120 @@
 //! The configuration outbox's sweep: publishes each sensor's newest unpublished
 //! configuration to `configurations/<sensor>` (retained, QoS 1) and records the
-//! publication once the broker accepted it. A failed publication leaves the row
-//! unpublished for the next sweep, so a broker outage only delays it.
+//! publication once the broker accepted it. A failed publication stays in the outbox
+//! with its error and is retried after a backoff of its own, so one configuration
+//! the broker refuses never holds up the others; a broker outage only delays them.
+
+use std::time::Duration;
 
 use sensorium_shared::error::ErrorChain;
-use sensorium_shared::publisher::{PublishError, Publisher};
+use sensorium_shared::publisher::Publisher;
 use sensorium_shared::queries::outbox::{
-    read_oldest_unpublished_age, read_unpublished_configurations, update_publication_timestamp,
+    UnpublishedConfiguration, read_oldest_unpublished_age, read_unpublished_configurations,
+    update_publication_failure, update_publication_timestamp,
 };
 use sqlx::PgPool;
 
+/// Most configurations one sweep reads; the next sweep takes the rest.
+const SWEEP_LIMIT: i64 = 1000;
+/// Failures in a row after which a sweep stops: the broker is down or refuses
+/// everything, and trying the rest would only wait for each to fail alike.
+const FAILURES_IN_A_ROW_LIMIT: usize = 3;
+/// Backoff after a configuration's first failed publication, doubled per failure.
+const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+const MAXIMUM_BACKOFF: Duration = Duration::from_secs(15 * 60);
+
 #[derive(Debug, thiserror::Error)]
-pub enum SweepError {
-    #[error("reading or updating the outbox failed")]
-    Database(#[from] sqlx::Error),
-    #[error("the broker did not accept a configuration")]
-    Publish(#[from] PublishError),
+#[error("reading or updating the outbox failed")]
+pub struct SweepError(#[from] sqlx::Error);
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Sweep {
+    /// Configurations the broker accepted.
+    pub published: usize,
+    /// Configurations whose publication failed; each backs off and is retried.
+    pub failed: usize,
 }
 
-/// One sweep over the outbox. Returns how many configurations were published; stops
-/// at the first publication that fails, as the others would fail alike.
-pub async fn run(pool: &PgPool, publisher: &dyn Publisher) -> Result<usize, SweepError> {
-    let configurations = read_unpublished_configurations(pool).await?;
-    let mut published = 0;
+/// The backoff after a configuration's `attempt_count`-th failed publication.
+pub fn backoff(attempt_count: i32) -> Duration {
+    let exponent = attempt_count.clamp(0, 20) as u32;
+    INITIAL_BACKOFF
+        .saturating_mul(1 << exponent)
+        .min(MAXIMUM_BACKOFF)
+}
+
+/// One sweep over the due configurations of the outbox.
+pub async fn run(pool: &PgPool, publisher: &dyn Publisher) -> Result<Sweep, SweepError> {
+    let configurations = read_unpublished_configurations(pool, SWEEP_LIMIT).await?;
+    let mut sweep = Sweep::default();
+    let mut failures_in_a_row = 0;
     for configuration in configurations {
-        let topic = format!("configurations/{}", configuration.sensor_identifier);
-        let payload = serde_json::json!({
-            "revision": configuration.revision,
-            "configuration": configuration.value,
-        });
-        if let Err(error) = publisher
-            .publish(&topic, payload.to_string().into_bytes())
-            .await
-        {
+        if publish(pool, publisher, &configuration).await? {
+            sweep.published += 1;
+            failures_in_a_row = 0;
+        } else {
+            sweep.failed += 1;
+            failures_in_a_row += 1;
+            if failures_in_a_row == FAILURES_IN_A_ROW_LIMIT {
+                tracing::warn!(
+                    failures_in_a_row,
+                    "publications keep failing; the next sweep tries again"
+                );
+                break;
+            }
+        }
+    }
+    Ok(sweep)
+}
+
+/// Publishes one configuration and records the outcome; returns whether the broker
+/// accepted it.
+async fn publish(
+    pool: &PgPool,
+    publisher: &dyn Publisher,
+    configuration: &UnpublishedConfiguration,
+) -> Result<bool, SweepError> {
+    let topic = format!("configurations/{}", configuration.sensor_identifier);
+    let payload = serde_json::json!({
+        "revision": configuration.revision,
+        "configuration": configuration.value,
+    });
+    match publisher
+        .publish(&topic, payload.to_string().into_bytes())
+        .await
+    {
+        Ok(()) => {
+            update_publication_timestamp(
+                pool,
+                configuration.sensor_identifier,
+                configuration.revision,
+            )
+            .await?;
+            Ok(true)
+        }
+        Err(error) => {
+            let retry_after = backoff(configuration.attempt_count);
+            let error = ErrorChain(&error).to_string();
             tracing::warn!(
                 sensor_identifier = %configuration.sensor_identifier,
+                revision = configuration.revision.get(),
                 topic,
-                error = %ErrorChain(&error),
-                "publishing a configuration failed; the next sweep retries"
+                error,
+                retry_in_s = retry_after.as_secs_f64(),
+                "publishing a configuration failed; it is retried after a backoff"
             );
-            return Err(error.into());
+            update_publication_failure(
+                pool,
+                configuration.sensor_identifier,
+                configuration.revision,
+                &error,
+                retry_after.as_secs_f64(),
+            )
+            .await?;
+            Ok(false)
         }
-        update_publication_timestamp(
-            pool,
-            configuration.sensor_identifier,
-            configuration.revision,
-        )
-        .await?;
-        published += 1;
     }
-    Ok(published)
 }
 
 /// Prints the age in seconds of the oldest configuration still waiting for the broker

@@ -7,6 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use sensorium_shared::Error;
 use sensorium_shared::domain::Revision;
+use sensorium_shared::limits::MAXIMUM_CONFIGURATION_SIZE;
 use sensorium_shared::pages::{Direction, PageRequest};
 use sensorium_shared::queries::configurations::{self, Configuration};
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,11 @@ pub async fn create_configuration(
     // Any JSON object; arrays, strings, numbers, booleans and null do not deserialize.
     JsonBody(value): JsonBody<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<(StatusCode, Json<CreatedConfiguration>), Error> {
+    // What is stored is what is published: compact JSON, whatever the request's spacing.
+    let size = serde_json::to_vec(&value).map_err(Error::internal)?.len();
+    if size > MAXIMUM_CONFIGURATION_SIZE {
+        return Err(Error::PayloadTooLarge);
+    }
     let mut authorized = authorize_sensor(&state, &authorization, &path).await?;
     let revision = configurations::create_configuration(
         &mut *authorized.connection,

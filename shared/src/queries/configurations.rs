@@ -24,10 +24,21 @@ pub async fn create_configuration(
             SET next_revision = next_revision + 1
             WHERE identifier = $1
             RETURNING next_revision - 1 AS revision
+        ), inserted AS (
+            INSERT INTO configuration (sensor_identifier, revision, value)
+            SELECT $1, revision, $2 FROM next
+            RETURNING revision
+        ), waiting AS (
+            -- Into the outbox, replacing an older configuration still waiting there.
+            INSERT INTO configuration_outbox (sensor_identifier, revision)
+            SELECT $1, revision FROM inserted
+            ON CONFLICT (sensor_identifier) DO UPDATE
+            SET revision = excluded.revision,
+                attempt_count = 0,
+                next_attempt_timestamp = now(),
+                last_error = NULL
         )
-        INSERT INTO configuration (sensor_identifier, revision, value)
-        SELECT $1, revision, $2 FROM next
-        RETURNING revision
+        SELECT revision FROM inserted
         "#,
     )
     .bind(sensor_identifier)

@@ -5,59 +5,57 @@ use sqlx::PgExecutor;
 
 use crate::domain::{Identifier, Revision, Timestamp};
 
-/// A sensor's newest configuration, not yet published.
+/// A sensor's newest configuration, not yet published, as the outbox holds it.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct UnpublishedConfiguration {
     pub sensor_identifier: Identifier,
     pub revision: Revision,
     pub value: serde_json::Value,
+    /// Failed publications since it entered the outbox.
+    pub attempt_count: i32,
 }
 
-/// Per sensor, its newest configuration if that one is unpublished. An older
-/// unpublished one is superseded and never sent: publishing it (retained) would
-/// replace the newer configuration on the broker.
+/// The configurations of the outbox that are due (not backing off after a failure),
+/// longest waiting first, at most `limit`. Each sensor has at most one, its newest:
+/// an older unpublished one is superseded and never sent.
 pub async fn read_unpublished_configurations(
     executor: impl PgExecutor<'_>,
+    limit: i64,
 ) -> Result<Vec<UnpublishedConfiguration>, sqlx::Error> {
     sqlx::query_as(
         r#"
-        SELECT sensor_identifier, revision, value
-        FROM configuration AS unpublished
-        WHERE publication_timestamp IS NULL
-            AND NOT EXISTS (
-                SELECT FROM configuration AS newer
-                WHERE newer.sensor_identifier = unpublished.sensor_identifier
-                    AND newer.revision > unpublished.revision
-            )
-        ORDER BY creation_timestamp
+        SELECT outbox.sensor_identifier, outbox.revision, configuration.value,
+            outbox.attempt_count
+        FROM configuration_outbox AS outbox
+        JOIN configuration USING (sensor_identifier, revision)
+        WHERE outbox.next_attempt_timestamp <= now()
+        ORDER BY outbox.next_attempt_timestamp
+        LIMIT $1
         "#,
     )
+    .bind(limit)
     .fetch_all(executor)
     .await
 }
 
-/// How long, in seconds, the oldest of the configurations [`read_unpublished_configurations`]
-/// returns has waited; 0 when none waits.
+/// How long, in seconds, the configuration longest in the outbox has waited since it
+/// was created; 0 when none waits.
 pub async fn read_oldest_unpublished_age(
     executor: impl PgExecutor<'_>,
 ) -> Result<f64, sqlx::Error> {
     sqlx::query_scalar(
         r#"
-        SELECT coalesce(extract(epoch FROM now() - min(creation_timestamp))::float8, 0)
-        FROM configuration AS unpublished
-        WHERE publication_timestamp IS NULL
-            AND NOT EXISTS (
-                SELECT FROM configuration AS newer
-                WHERE newer.sensor_identifier = unpublished.sensor_identifier
-                    AND newer.revision > unpublished.revision
-            )
+        SELECT coalesce(extract(epoch FROM now() - min(configuration.creation_timestamp))::float8, 0)
+        FROM configuration_outbox AS outbox
+        JOIN configuration USING (sensor_identifier, revision)
         "#,
     )
     .fetch_one(executor)
     .await
 }
 
-/// Records that the broker accepted this configuration. Returns whether it was
+/// Records that the broker accepted this configuration, and takes it out of the
+/// outbox (unless a newer one replaced it there meanwhile). Returns whether it was
 /// unpublished until now.
 pub async fn update_publication_timestamp(
     executor: impl PgExecutor<'_>,
@@ -66,6 +64,9 @@ pub async fn update_publication_timestamp(
 ) -> Result<bool, sqlx::Error> {
     let result = sqlx::query(
         r#"
+        WITH sent AS (
+            DELETE FROM configuration_outbox WHERE sensor_identifier = $1 AND revision = $2
+        )
         UPDATE configuration SET publication_timestamp = now()
         WHERE sensor_identifier = $1 AND revision = $2 AND publication_timestamp IS NULL
         "#,
@@ -75,6 +76,33 @@ pub async fn update_publication_timestamp(
     .execute(executor)
     .await?;
     Ok(result.rows_affected() == 1)
+}
+
+/// Records a failed publication of this configuration: one more attempt, the error,
+/// and the next attempt after `retry_after_seconds`.
+pub async fn update_publication_failure(
+    executor: impl PgExecutor<'_>,
+    sensor_identifier: Identifier,
+    revision: Revision,
+    error: &str,
+    retry_after_seconds: f64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        r#"
+        UPDATE configuration_outbox
+        SET attempt_count = attempt_count + 1,
+            last_error = $3,
+            next_attempt_timestamp = now() + make_interval(secs => $4)
+        WHERE sensor_identifier = $1 AND revision = $2
+        "#,
+    )
+    .bind(sensor_identifier)
+    .bind(revision)
+    .bind(error)
+    .bind(retry_after_seconds)
+    .execute(executor)
+    .await?;
+    Ok(())
 }
 
 /// One heartbeat as received, validated: the sensor's word on a configuration.
