@@ -4,6 +4,9 @@
 pub const PAGE_SIZE: i64 = 64;
 /// Largest request body the REST API accepts, in bytes.
 pub const MAXIMUM_BODY_SIZE: usize = 256 * 1024;
+/// Largest MQTT message payload the server takes from sensors, in bytes: what AWS IoT
+/// Core carries. The broker refuses bigger ones (see the harness's bridge).
+pub const MAXIMUM_MESSAGE_SIZE: usize = 128 * 1024;
 /// Largest configuration, in bytes of its compact JSON: with the envelope around it,
 /// it must fit the 128 KB AWS IoT Core carries in one message.
 pub const MAXIMUM_CONFIGURATION_SIZE: usize = 100 * 1024;

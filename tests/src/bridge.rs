@@ -21,6 +21,7 @@ use rumqttc::{AsyncClient, Event, Packet, Publish, QoS, SubscribeFilter, Subscri
 use sensorium_functions::topics::{Topic, envelope};
 use sensorium_shared::database;
 use sensorium_shared::error::ErrorChain;
+use sensorium_shared::limits::MAXIMUM_MESSAGE_SIZE;
 use sensorium_shared::queue::{self, MAXIMUM_BATCH_BYTES, Outgoing, Queue};
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
@@ -55,9 +56,16 @@ const BATCH_BYTES: usize = 1 << 20;
 const LANES: usize = 2;
 /// How long a batch waits for more messages after its first one arrived.
 const BATCH_WINDOW: Duration = Duration::from_millis(5);
-/// The largest MQTT packet: a bigger limit than the broker's would make the client
-/// drop the connection on a large message, and the broker redeliver it forever.
-const MAXIMUM_PACKET_SIZE: usize = 268_435_460;
+/// The largest MQTT packet the bridge takes: the largest valid message and its topic.
+/// The broker must refuse bigger ones from sensors (Mosquitto's `max_packet_size`,
+/// set to this in the harness's broker; IoT Core refuses them on its own): a packet
+/// over this limit makes the bridge drop the connection, and the broker would deliver
+/// it again at every reconnection.
+pub const MAXIMUM_PACKET_SIZE: usize = MAXIMUM_MESSAGE_SIZE + 1024;
+/// Messages waiting for a lane. When a lane is full the bridge stops reading from the
+/// broker, whose queue holds the backlog (TCP back-pressure), rather than buffering
+/// without limit (QoS 0 messages during a database outage would).
+const LANE_CAPACITY: usize = BATCH_SIZE;
 const INITIAL_RETRY_DELAY: Duration = Duration::from_millis(100);
 const MAXIMUM_RETRY_DELAY: Duration = Duration::from_secs(5);
 
@@ -130,15 +138,16 @@ async fn run(
         .set_max_packet_size(MAXIMUM_PACKET_SIZE, MAXIMUM_PACKET_SIZE);
     // The client only subscribes; acknowledgements go to `mqtt::drive` directly.
     let (client, event_loop) = AsyncClient::new(options.into_inner(), 8);
+    // Unbounded, yet bounded in effect: it holds at most one delivery per message in
+    // the lanes and their batches. Bounded, a lane blocked on it would wait for
+    // `drive`, which may wait for the lane.
     let (acknowledgements, acknowledgements_receiver) = mpsc::unbounded_channel();
     let mut workers = JoinSet::new();
     let mut lanes = Vec::new();
     for (topic, sink) in sinks {
         let mut senders = Vec::with_capacity(LANES);
         for _ in 0..LANES {
-            // Unbounded, yet bounded in effect: the broker sends at most its in-flight
-            // window of messages before the bridge acknowledges some.
-            let (sender, receiver) = mpsc::unbounded_channel();
+            let (sender, receiver) = mpsc::channel(LANE_CAPACITY);
             senders.push(sender);
             workers.spawn(work(
                 topic,
@@ -157,7 +166,7 @@ async fn run(
     mqtt::drive(
         event_loop,
         acknowledgements_receiver,
-        move |event, connection| match event {
+        async move |event, connection| match event {
             // Again on every connection: a broker that lost the session (restarted
             // without persistence) has forgotten the subscriptions.
             Event::Incoming(Packet::ConnAck(_)) => {
@@ -191,8 +200,9 @@ async fn run(
                 match lanes.iter().find(|(known, _)| Some(*known) == topic) {
                     Some((_, senders)) => {
                         let lane = lane_of(&received.publish.topic);
-                        // Fails only while the harness shuts down; the broker redelivers.
-                        let _ = senders[lane].send(received);
+                        // Waits while the lane is full; fails only while the harness
+                        // shuts down, and the broker redelivers.
+                        let _ = senders[lane].send(received).await;
                     }
                     None => {
                         tracing::warn!(
@@ -224,7 +234,7 @@ fn lane_of(topic: &str) -> usize {
 /// acknowledges what it stored, retrying what failed until it succeeds.
 async fn work(
     topic: Topic,
-    mut receiver: mpsc::UnboundedReceiver<Received>,
+    mut receiver: mpsc::Receiver<Received>,
     acknowledgements: mpsc::UnboundedSender<Vec<Delivery>>,
     sink: Sink,
 ) {

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use rumqttc::{Event, EventLoop, Packet, PubAck, Transport};
+use std::collections::{HashSet, VecDeque};
+
+use rumqttc::{Event, EventLoop, Packet, PubAck, QoS, Transport};
 use tokio::sync::mpsc;
 
 /// Longest wait between two connection attempts.
@@ -84,30 +86,42 @@ pub struct Delivery {
 /// Deliveries of an earlier
 /// connection are not acknowledged: the broker redelivers their messages on the new
 /// one, and a packet identifier may by then name another message.
+///
+/// PUBACKs go out in the order their messages arrived, as MQTT 3.1.1 requires
+/// (section 4.6): a message handled early waits for those that came before it.
+/// `on_event` may wait (a full lane): `drive` then stops reading from the broker.
 pub async fn drive(
     mut event_loop: EventLoop,
     mut acknowledgements: mpsc::UnboundedReceiver<Vec<Delivery>>,
-    mut on_event: impl FnMut(Event, u64),
+    mut on_event: impl AsyncFnMut(Event, u64),
 ) {
     let mut backoff = INITIAL_BACKOFF;
     let mut connection = 0;
+    let mut order = AcknowledgementOrder::default();
     loop {
         tokio::select! {
             // Acknowledgements first: they let the broker send more.
             biased;
             Some(deliveries) = acknowledgements.recv() => {
-                acknowledge(&mut event_loop, connection, deliveries, &mut acknowledgements).await;
+                acknowledge(&mut event_loop, connection, deliveries, &mut acknowledgements, &mut order).await;
             }
             // Cancelling `poll` is safe: it keeps partly read packets and events that
             // it did not return yet for the next call.
             polled = event_loop.poll() => match polled {
                 Ok(event) => {
-                    if let Event::Incoming(Packet::ConnAck(_)) = &event {
-                        tracing::info!("connected to the MQTT broker");
-                        connection += 1;
-                        backoff = INITIAL_BACKOFF;
+                    match &event {
+                        Event::Incoming(Packet::ConnAck(_)) => {
+                            tracing::info!("connected to the MQTT broker");
+                            connection += 1;
+                            backoff = INITIAL_BACKOFF;
+                            order = AcknowledgementOrder::default();
+                        }
+                        Event::Incoming(Packet::Publish(publish)) if publish.qos == QoS::AtLeastOnce => {
+                            order.arrived(publish.pkid);
+                        }
+                        _ => {}
                     }
-                    on_event(event, connection);
+                    on_event(event, connection).await;
                 }
                 Err(error) => {
                     tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "MQTT connection failed");
@@ -120,29 +134,73 @@ pub async fn drive(
     }
 }
 
-/// Writes a PUBACK for each of `deliveries` and of those waiting behind them that came
-/// on `connection`, and flushes them together. A connection that fails doing so is
-/// dropped; `poll` then reconnects.
+/// The QoS 1 messages of the current connection, in arrival order, until their
+/// PUBACKs go out.
+#[derive(Default)]
+struct AcknowledgementOrder {
+    arrived: VecDeque<u16>,
+    /// The packet identifiers in `arrived`: a broker resending one (with DUP) before
+    /// its PUBACK must not make it wait behind itself.
+    outstanding: HashSet<u16>,
+    /// Handled, waiting for an earlier message's PUBACK to go first.
+    handled: HashSet<u16>,
+}
+
+impl AcknowledgementOrder {
+    fn arrived(&mut self, packet_id: u16) {
+        if self.outstanding.insert(packet_id) {
+            self.arrived.push_back(packet_id);
+        }
+    }
+
+    fn handled(&mut self, packet_id: u16) {
+        if self.outstanding.contains(&packet_id) {
+            self.handled.insert(packet_id);
+        }
+    }
+
+    /// The packet identifiers whose PUBACKs may go out now, in order.
+    fn take_ready(&mut self, ready: &mut Vec<u16>) {
+        while let Some(&first) = self.arrived.front() {
+            if !self.handled.remove(&first) {
+                break;
+            }
+            self.arrived.pop_front();
+            self.outstanding.remove(&first);
+            ready.push(first);
+        }
+    }
+}
+
+/// Records `deliveries` and those waiting behind them that came on `connection` as
+/// handled, then writes the PUBACKs that may go out and flushes them together. A
+/// connection that fails doing so is dropped; `poll` then reconnects.
 async fn acknowledge(
     event_loop: &mut EventLoop,
     connection: u64,
     deliveries: Vec<Delivery>,
     waiting: &mut mpsc::UnboundedReceiver<Vec<Delivery>>,
+    order: &mut AcknowledgementOrder,
 ) {
+    let mut next = Some(deliveries);
+    while let Some(deliveries) = next.take().or_else(|| waiting.try_recv().ok()) {
+        for delivery in deliveries {
+            if delivery.connection == connection {
+                order.handled(delivery.packet_id);
+            }
+        }
+    }
+    let mut ready = Vec::new();
+    order.take_ready(&mut ready);
     // `network` is rumqttc's connection, `None` while there is none.
-    let Some(network) = event_loop.network.as_mut() else {
+    let (false, Some(network)) = (ready.is_empty(), event_loop.network.as_mut()) else {
         return;
     };
     let written = async {
-        let mut next = Some(deliveries);
-        while let Some(deliveries) = next.take().or_else(|| waiting.try_recv().ok()) {
-            for delivery in deliveries {
-                if delivery.connection == connection {
-                    network
-                        .write(Packet::PubAck(PubAck::new(delivery.packet_id)))
-                        .await?;
-                }
-            }
+        for packet_id in ready {
+            network
+                .write(Packet::PubAck(PubAck::new(packet_id)))
+                .await?;
         }
         network.flush().await
     };
@@ -167,6 +225,55 @@ fn forget_connection_events(event_loop: &mut EventLoop) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ready(order: &mut AcknowledgementOrder) -> Vec<u16> {
+        let mut ready = Vec::new();
+        order.take_ready(&mut ready);
+        ready
+    }
+
+    #[test]
+    fn pubacks_go_out_in_arrival_order() {
+        let mut order = AcknowledgementOrder::default();
+        for packet_id in [7, 3, 9, 1] {
+            order.arrived(packet_id);
+        }
+        order.handled(9);
+        order.handled(3);
+        assert!(
+            ready(&mut order).is_empty(),
+            "7 came first and is not handled"
+        );
+        order.handled(7);
+        assert_eq!(ready(&mut order), [7, 3, 9]);
+        order.handled(1);
+        assert_eq!(ready(&mut order), [1]);
+        assert!(ready(&mut order).is_empty());
+    }
+
+    #[test]
+    fn a_resent_message_does_not_wait_behind_itself() {
+        let mut order = AcknowledgementOrder::default();
+        order.arrived(5);
+        order.arrived(5);
+        order.handled(5);
+        assert_eq!(ready(&mut order), [5]);
+        // A packet identifier used again later is a new message.
+        order.arrived(5);
+        order.handled(5);
+        assert_eq!(ready(&mut order), [5]);
+    }
+
+    #[test]
+    fn a_delivery_of_no_known_message_is_ignored() {
+        let mut order = AcknowledgementOrder::default();
+        order.handled(4);
+        order.arrived(4);
+        assert!(
+            ready(&mut order).is_empty(),
+            "4 was handled before it arrived: another message"
+        );
+    }
 
     #[test]
     fn credentials_in_the_url_are_percent_decoded() {

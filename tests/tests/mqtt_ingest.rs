@@ -212,7 +212,8 @@ async fn malformed_payloads_are_dropped_and_the_next_good_message_is_stored(pool
     let _mqtt = spawn_mqtt(pool.clone(), &broker_url()).await;
     let sensor = Sensor::connect(&broker_url());
     let topic = format!("measurements/{sensor_identifier}");
-    let padding = "x".repeat(1 << 20);
+    // Large, yet within the broker's limit on a message.
+    let padding = "x".repeat(100 << 10);
     let zoo: Vec<(String, Vec<u8>)> = vec![
         (topic.clone(), b"\xff\xfe\x00 not UTF-8".to_vec()),
         (topic.clone(), b"not JSON".to_vec()),
@@ -461,4 +462,37 @@ async fn after_a_broker_restart_the_bridge_stores_and_acknowledges_on_the_new_co
         "the broker kept the bridge's session"
     );
     assert!(redelivered.is_err(), "redelivered: {redelivered:?}");
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn a_message_over_the_size_limit_is_refused_by_the_broker_and_holds_up_nothing(pool: PgPool) {
+    let sensor_identifier = create_sensor(&pool).await;
+    let _mqtt = spawn_mqtt(pool.clone(), &broker_url()).await;
+    let topic = format!("measurements/{sensor_identifier}");
+    // A valid message just over the limit, from a client of its own: the broker
+    // disconnects it and never hands the message on.
+    let padding = "x".repeat(sensorium_shared::limits::MAXIMUM_MESSAGE_SIZE);
+    let oversized = Sensor::connect(&broker_url());
+    oversized
+        .client
+        .publish(
+            &topic,
+            rumqttc::QoS::AtMostOnce,
+            false,
+            json!({"measurements": [{"timestamp": 1, "value": {"big": 1}, "padding": padding}]})
+                .to_string(),
+        )
+        .await
+        .unwrap();
+    let sensor = Sensor::connect(&broker_url());
+    sensor
+        .publish_json(
+            &topic,
+            json!({"measurements": [{"timestamp": 2, "value": {"good": 1}}]}),
+        )
+        .await;
+    wait_for(vec![2.0], || {
+        measurement_timestamps(&pool, sensor_identifier)
+    })
+    .await;
 }
