@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::LambdaEvent;
+use sensorium_shared::database::Role;
 use sensorium_shared::publisher::{OutboxTrigger, ScheduledOnly};
 use sensorium_shared::settings::{self, Deployment};
 use sensorium_shared::telemetry;
@@ -21,10 +22,11 @@ const LAMBDA_POOL_SIZE: u32 = 2;
 
 /// What every function does first: telemetry, then the pool from the environment
 /// (`DATABASE_URL`, or the secret `DATABASE_SECRET_ARN` names), connecting lazily.
-pub async fn start() -> Result<PgPool, lambda_runtime::Error> {
+/// Its statements may run as long as `role` allows.
+pub async fn start(role: Role) -> Result<PgPool, lambda_runtime::Error> {
     telemetry::init();
     let max_connections = settings::database_max_connections(LAMBDA_POOL_SIZE)?;
-    Ok(cloud::connect_from_env(max_connections).await?)
+    Ok(cloud::connect_from_env(max_connections, role).await?)
 }
 
 /// Runs the route function `function` under `lambda_http`.
@@ -42,7 +44,7 @@ where
     F: FnOnce(AppState) -> Fut,
     Fut: Future<Output = Result<AppState, lambda_http::Error>>,
 {
-    let pool = start().await?;
+    let pool = start(Role::Route).await?;
     // In the cloud the publisher function sweeps the outbox on its schedule, and when
     // a message on its queue asks for a sweep.
     let outbox: Arc<dyn OutboxTrigger> = match settings::publish_queue_url() {
@@ -68,7 +70,7 @@ pub async fn serve_fallback() -> Result<(), lambda_http::Error> {
 
 /// Runs the topic function of `topic` on the SQS batches of its queue.
 pub async fn serve_topic(topic: Topic) -> Result<(), lambda_runtime::Error> {
-    let pool = start().await?;
+    let pool = start(Role::Topic).await?;
     lambda_runtime::run(lambda_runtime::service_fn(
         |event: LambdaEvent<SqsEvent>| {
             let pool = pool.clone();
@@ -81,14 +83,14 @@ pub async fn serve_topic(topic: Topic) -> Result<(), lambda_runtime::Error> {
 /// Runs a job function: each event (a schedule's, a queue's batch, a direct
 /// invocation; whatever its content) runs `job` once and answers what it returns.
 /// A failed job fails the invocation, so a queue's batch comes back.
-pub async fn serve_job<F, Fut, T, E>(job: F) -> Result<(), lambda_runtime::Error>
+pub async fn serve_job<F, Fut, T, E>(role: Role, job: F) -> Result<(), lambda_runtime::Error>
 where
     F: Fn(PgPool) -> Fut,
     Fut: Future<Output = Result<T, E>>,
     T: serde::Serialize,
     E: Into<lambda_runtime::Error>,
 {
-    let pool = start().await?;
+    let pool = start(role).await?;
     lambda_runtime::run(lambda_runtime::service_fn(
         |_: LambdaEvent<serde_json::Value>| {
             let run = job(pool.clone());

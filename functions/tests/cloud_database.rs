@@ -6,6 +6,7 @@ use std::str::FromStr;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_secretsmanager::config::{Credentials, SharedCredentialsProvider};
 use sensorium_functions::cloud::{self, DatabaseError, https_client};
+use sensorium_shared::database::Role;
 use sensorium_shared::settings::DatabaseSource;
 use sqlx::postgres::PgConnectOptions;
 
@@ -58,7 +59,9 @@ async fn a_function_connects_with_the_secrets_credentials_through_the_proxy_host
         // The private test server has no TLS; the template sets verify-full.
         ssl_mode: "disable".into(),
     };
-    let pool = cloud::connect(source, Some(&config), 1).await.unwrap();
+    let pool = cloud::connect(source, Some(&config), 1, Role::Route)
+        .await
+        .unwrap();
     let one: i32 = sqlx::query_scalar("SELECT 1")
         .fetch_one(&pool)
         .await
@@ -74,7 +77,9 @@ async fn a_missing_secret_is_named_in_the_error() {
         name: None,
         ssl_mode: "verify-full".into(),
     };
-    let error = cloud::connect(source, Some(&moto()), 1).await.unwrap_err();
+    let error = cloud::connect(source, Some(&moto()), 1, Role::Route)
+        .await
+        .unwrap_err();
     assert!(matches!(error, DatabaseError::Secret { .. }), "{error}");
     assert!(error.to_string().contains("secret:absent"), "{error}");
 }

@@ -875,3 +875,51 @@ fn samconfig_builds_and_deploys_the_template() {
         }
     }
 }
+
+/// The role a binary's `main` connects to the database as, read from its source:
+/// `None` for one without a database.
+fn role_of_binary(binary: &str) -> Option<sensorium_shared::database::Role> {
+    use sensorium_shared::database::Role;
+    let root = infra().join("..");
+    let source = ["functions", "iot"]
+        .iter()
+        .map(|crate_directory| root.join(crate_directory).join(format!("src/bin/{binary}.rs")))
+        .find_map(|path| std::fs::read_to_string(path).ok())
+        .unwrap_or_else(|| panic!("no source for the binary {binary}"));
+    if source.contains("serve_fallback") {
+        None
+    } else if source.contains("serve_routes") {
+        Some(Role::Route)
+    } else if source.contains("serve_topic") {
+        Some(Role::Topic)
+    } else if source.contains("Role::Publisher") {
+        Some(Role::Publisher)
+    } else if source.contains("Role::Maintenance") {
+        Some(Role::Maintenance)
+    } else {
+        panic!("{binary}: no known role in its main")
+    }
+}
+
+#[test]
+fn every_statement_ends_before_its_function_times_out() {
+    let template = template();
+    let default = template["Globals"]["Function"]["Timeout"].as_u64().unwrap();
+    for (name, function) in functions(&template) {
+        let binary = binary_of(function);
+        let Some(role) = role_of_binary(&binary) else {
+            continue;
+        };
+        let timeout = function["Properties"]["Timeout"].as_u64().unwrap_or(default);
+        let statement = role.statement_timeout().as_secs();
+        assert!(
+            statement < timeout,
+            "{name}: statements may run {statement} s ({role:?}), the function {timeout} s"
+        );
+        // Room for the rest of the invocation after the slowest statement.
+        assert!(
+            timeout - statement >= 2,
+            "{name}: {statement} s statements leave no room in {timeout} s"
+        );
+    }
+}

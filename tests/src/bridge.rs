@@ -19,7 +19,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use lambda_runtime::{Context, LambdaEvent};
 use rumqttc::{AsyncClient, Event, Packet, Publish, QoS, SubscribeFilter, SubscribeReasonCode};
 use sensorium_functions::topics::{Topic, envelope};
-use sensorium_shared::database;
+use sensorium_shared::database::{self, Role};
 use sensorium_shared::error::ErrorChain;
 use sensorium_shared::limits::MAXIMUM_MESSAGE_SIZE;
 use sensorium_shared::queue::{self, MAXIMUM_BATCH_BYTES, Outgoing, Queue};
@@ -107,8 +107,11 @@ pub fn spawn(
             runtime.block_on(async move {
                 let sinks = match destination {
                     Destination::Functions(database) => {
-                        let pool =
-                            database::connect_with(*database, (Topic::ALL.len() * LANES) as u32);
+                        let pool = database::connect_as(
+                            *database,
+                            (Topic::ALL.len() * LANES) as u32,
+                            Role::Topic,
+                        );
                         Topic::ALL.map(|topic| (topic, Sink::Function(pool.clone())))
                     }
                     Destination::Queues(queues) => {

@@ -9,6 +9,7 @@ use anyhow::Context;
 use sensorium_functions::jobs::retain_logs;
 use sensorium_functions::{AppState, routes};
 use sensorium_shared::credentials::{CredentialsProvider, NoCredentials};
+use sensorium_shared::database::{self, Role};
 use sensorium_shared::error::ErrorChain;
 use sensorium_shared::settings::{self, CredentialsProviderKind, Deployment};
 use sqlx::PgPool;
@@ -64,20 +65,23 @@ pub struct Background {
     pub subscribed: watch::Receiver<bool>,
 }
 
-/// Starts the background. With `queues`, the bridge sends to them and a consumer per
-/// queue feeds the topic functions, as in the cloud; without, the bridge calls the
-/// functions itself.
+/// Starts the background, each part with a pool of its own to the database of `pool`,
+/// whose statements may run as long as the cloud function doing that part may. With
+/// `queues`, the bridge sends to them and a consumer per queue feeds the topic
+/// functions, as in the cloud; without, the bridge calls the functions itself.
 pub fn spawn_background(
     pool: PgPool,
     mqtt: MqttOptions,
     queues: Option<TopicQueues>,
 ) -> anyhow::Result<Background> {
+    let database = (*pool.connect_options()).clone();
     let waker = Arc::new(OutboxWaker::default());
     let (subscribed_sender, subscribed) = watch::channel(false);
     let publisher = Arc::new(MqttPublisher::new(mqtt.clone()));
     let mut tasks = JoinSet::new();
     let destination = match queues {
         Some(queues) => {
+            let topic_pool = database::connect_as(database.clone(), 3, Role::Topic);
             for (topic, queue) in queues.iter() {
                 tracing::info!(
                     topic = topic.prefix(),
@@ -87,22 +91,26 @@ pub fn spawn_background(
                 tasks.spawn(crate::queues::consume(
                     topic,
                     queue.clone(),
-                    pool.clone(),
+                    topic_pool.clone(),
                     EventSourceMapping::default(),
                 ));
             }
             Destination::Queues(queues)
         }
-        None => Destination::Functions(Box::new((*pool.connect_options()).clone())),
+        None => Destination::Functions(Box::new(database.clone())),
     };
     let bridge = bridge::spawn(mqtt, destination, subscribed_sender)
         .context("starting the bridge's thread")?;
     tasks.spawn(crate::publisher::run_outbox(
-        pool.clone(),
+        database::connect_as(database.clone(), 1, Role::Publisher),
         publisher,
         waker.clone(),
     ));
-    tasks.spawn(run_retention(pool));
+    tasks.spawn(run_retention(database::connect_as(
+        database,
+        1,
+        Role::Maintenance,
+    )));
     Ok(Background {
         tasks,
         bridge,

@@ -4,8 +4,12 @@
 
 use sensorium_functions::jobs::migrate;
 use sensorium_functions::lambda;
+use sensorium_shared::database::Role;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda::serve_job(|pool| async move { migrate::run(&pool).await }).await
+    lambda::serve_job(Role::Maintenance, |pool| async move {
+        migrate::run(&pool).await
+    })
+    .await
 }

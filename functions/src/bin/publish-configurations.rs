@@ -8,13 +8,14 @@ use std::sync::Arc;
 use sensorium_functions::cloud::IotDataPublisher;
 use sensorium_functions::jobs::publish_configurations;
 use sensorium_functions::lambda;
+use sensorium_shared::database::Role;
 use sensorium_shared::settings::{self, Deployment};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let publisher = Arc::new(IotDataPublisher::from_env(&settings::iot_data_endpoint()?).await);
     let environment = Deployment::from_env().environment;
-    lambda::serve_job(move |pool| {
+    lambda::serve_job(Role::Publisher, move |pool| {
         let publisher = Arc::clone(&publisher);
         let environment = environment.clone();
         async move {

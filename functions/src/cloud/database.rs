@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use aws_config::SdkConfig;
 use aws_sdk_secretsmanager::error::DisplayErrorContext;
-use sensorium_shared::database;
+use sensorium_shared::database::{self, Role};
 use sensorium_shared::settings::{self, DatabaseSource, SettingsError};
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -34,13 +34,13 @@ struct RdsSecret {
 
 /// The pool `DATABASE_URL` or `DATABASE_SECRET_ARN` describes (see
 /// [`settings::database_source`]), connecting lazily.
-pub async fn connect_from_env(max_connections: u32) -> Result<PgPool, DatabaseError> {
+pub async fn connect_from_env(max_connections: u32, role: Role) -> Result<PgPool, DatabaseError> {
     let source = settings::database_source()?;
     let sdk_config = match source {
         DatabaseSource::Url(_) => None,
         DatabaseSource::Secret { .. } => Some(super::sdk_config().await),
     };
-    connect(source, sdk_config.as_ref(), max_connections).await
+    connect(source, sdk_config.as_ref(), max_connections, role).await
 }
 
 /// The pool of `source`, connecting lazily; a secret is read with `sdk_config`'s
@@ -49,6 +49,7 @@ pub async fn connect(
     source: DatabaseSource,
     sdk_config: Option<&SdkConfig>,
     max_connections: u32,
+    role: Role,
 ) -> Result<PgPool, DatabaseError> {
     let options = match source {
         DatabaseSource::Url(url) => PgConnectOptions::from_str(&url).map_err(DatabaseError::Url)?,
@@ -71,7 +72,7 @@ pub async fn connect(
             })?
         }
     };
-    Ok(database::connect_to(options, max_connections))
+    Ok(database::connect_as(options, max_connections, role))
 }
 
 async fn read_secret(sdk_config: &SdkConfig, arn: &str) -> Result<RdsSecret, DatabaseError> {

@@ -1,0 +1,64 @@
+//! The pools: statement timeouts by role, and connections the server closed while
+//! they sat idle replaced before a query meets them.
+
+use std::time::Duration;
+
+use sensorium_shared::database::{self, PING_WHEN_IDLE_FOR, Role};
+use sqlx::PgPool;
+
+#[sqlx::test(migrations = false)]
+async fn each_role_has_its_statement_timeout(pool: PgPool) {
+    for role in [Role::Route, Role::Topic, Role::Publisher, Role::Maintenance] {
+        let ours = database::connect_as((*pool.connect_options()).clone(), 1, role);
+        let timeout: String = sqlx::query_scalar(
+            "SELECT (setting::bigint * 1000 / 1000)::text FROM pg_settings WHERE name = 'statement_timeout'",
+        )
+        .fetch_one(&ours)
+        .await
+        .unwrap();
+        assert_eq!(
+            timeout,
+            role.statement_timeout().as_millis().to_string(),
+            "{role:?}"
+        );
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_statement_over_its_timeout_is_cancelled(pool: PgPool) {
+    // The route role's 8 s would make a slow test; the same option, shorter.
+    let options = (*pool.connect_options()).clone().options([("statement_timeout", "100ms")]);
+    let ours = database::connect_with(options, 1);
+    let error = sqlx::query("SELECT pg_sleep(5)")
+        .execute(&ours)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.as_database_error().and_then(|error| error.code()).as_deref(),
+        Some("57014"),
+        "{error}"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_connection_the_server_closed_while_idle_is_replaced_unseen(pool: PgPool) {
+    let ours = database::connect_to((*pool.connect_options()).clone(), 1);
+    let first: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&ours)
+        .await
+        .unwrap();
+    // What a restart or failover of the database does to every idle connection.
+    let terminated: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(first)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(terminated);
+    // Time must pass for the connection to count as idle; nothing to poll for.
+    tokio::time::sleep(PING_WHEN_IDLE_FOR + Duration::from_millis(100)).await;
+    let second: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&ours)
+        .await
+        .expect("the first query after the connection died succeeds");
+    assert_ne!(first, second);
+}
