@@ -77,6 +77,18 @@ struct Received {
     delivery: Option<Delivery>,
 }
 
+/// The broker's count of the messages it dropped since it started (Mosquitto's; a
+/// broker without `$SYS` topics, such as IoT Core, refuses the subscription).
+const BROKER_DROPPED_TOPIC: &str = "$SYS/broker/publish/messages/dropped";
+
+/// What the bridge reports while it runs.
+pub struct BridgeStatus {
+    /// True once the broker confirmed the subscriptions to the sensor topics.
+    pub subscribed: watch::Receiver<bool>,
+    /// The broker's count of dropped messages, once it reported one.
+    pub broker_dropped: watch::Receiver<Option<u64>>,
+}
+
 /// The bridge on its thread; dropping this stops it.
 pub struct BridgeThread {
     /// Dropped, it ends the thread's runtime and with it the bridge.
@@ -95,9 +107,10 @@ pub struct BridgeThread {
 pub fn spawn(
     options: MqttOptions,
     destination: Destination,
-    subscribed: watch::Sender<bool>,
-) -> std::io::Result<BridgeThread> {
+) -> std::io::Result<(BridgeThread, BridgeStatus)> {
     let (stop, stopped) = oneshot::channel::<()>();
+    let (subscribed, subscribed_receiver) = watch::channel(false);
+    let (broker_dropped, broker_dropped_receiver) = watch::channel(None);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -119,21 +132,27 @@ pub fn spawn(
                     }
                 };
                 tokio::select! {
-                    () = run(options, sinks, subscribed) => {}
+                    () = run(options, sinks, subscribed, broker_dropped) => {}
                     _ = stopped => {}
                 }
             });
         })?;
-    Ok(BridgeThread { _stop: stop })
+    let status = BridgeStatus {
+        subscribed: subscribed_receiver,
+        broker_dropped: broker_dropped_receiver,
+    };
+    Ok((BridgeThread { _stop: stop }, status))
 }
 
 /// Runs the bridge until the future is dropped: the connection, and the lanes of each
 /// topic that batch, call the topic function and acknowledge.
-/// `subscribed` turns true once the broker confirmed the subscriptions.
+/// `subscribed` turns true once the broker confirmed the subscriptions;
+/// `broker_dropped` follows the broker's count of dropped messages.
 async fn run(
     mut options: MqttOptions,
     sinks: [(Topic, Sink); Topic::ALL.len()],
     subscribed: watch::Sender<bool>,
+    broker_dropped: watch::Sender<Option<u64>>,
 ) {
     options
         .inner_mut()
@@ -161,9 +180,14 @@ async fn run(
         }
         lanes.push((topic, senders));
     }
+    // The sensor topics, then the broker's dropped-message count, which is optional.
     let subscriptions: Vec<SubscribeFilter> = Topic::ALL
         .iter()
         .map(|topic| SubscribeFilter::new(topic.filter(), QoS::AtLeastOnce))
+        .chain([SubscribeFilter::new(
+            BROKER_DROPPED_TOPIC.into(),
+            QoS::AtMostOnce,
+        )])
         .collect();
     let subscriber = client.clone();
     mqtt::drive(
@@ -178,16 +202,26 @@ async fn run(
                 }
             }
             Event::Incoming(Packet::SubAck(suback)) => {
-                if suback
+                let granted =
+                    |code: &SubscribeReasonCode| matches!(code, SubscribeReasonCode::Success(_));
+                let (sensor_topics, broker_topics) = suback
                     .return_codes
-                    .iter()
-                    .all(|code| matches!(code, SubscribeReasonCode::Success(_)))
-                {
+                    .split_at(Topic::ALL.len().min(suback.return_codes.len()));
+                if sensor_topics.len() == Topic::ALL.len() && sensor_topics.iter().all(granted) {
                     tracing::info!("subscribed to the sensor topics");
                     subscribed.send_replace(true);
                 } else {
                     tracing::error!(?suback.return_codes, "the broker refused a subscription");
                 }
+                if !broker_topics.iter().all(granted) {
+                    tracing::info!(
+                        topic = BROKER_DROPPED_TOPIC,
+                        "the broker does not report dropped messages"
+                    );
+                }
+            }
+            Event::Incoming(Packet::Publish(publish)) if publish.topic == BROKER_DROPPED_TOPIC => {
+                watch_broker_drops(&publish.payload, &broker_dropped);
             }
             Event::Incoming(Packet::Publish(publish)) => {
                 let delivery = (publish.qos == QoS::AtLeastOnce).then_some(Delivery {
@@ -224,6 +258,29 @@ async fn run(
         },
     )
     .await;
+}
+
+/// Warns when the broker's count of dropped messages grows (or is not 0 when first
+/// seen): a broker that drops messages for the server's session loses sensor data
+/// silently, and only its configuration can stop it.
+fn watch_broker_drops(payload: &[u8], broker_dropped: &watch::Sender<Option<u64>>) {
+    let Some(count) = std::str::from_utf8(payload)
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok())
+    else {
+        return;
+    };
+    let previous = broker_dropped.send_replace(Some(count));
+    let new = count.saturating_sub(previous.unwrap_or(0));
+    if new > 0 {
+        tracing::warn!(
+            dropped = new,
+            dropped_since_start = count,
+            "the broker dropped messages: its queues are too small for the backlog, and \
+             what it drops is lost; set max_queued_messages 0 and max_queued_bytes 0 (no \
+             limit) in mosquitto.conf (README, What the broker must be)"
+        );
+    }
 }
 
 /// The lane of a topic's messages: by the whole topic, so by sensor.

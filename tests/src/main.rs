@@ -82,8 +82,7 @@ async fn run_bridge() -> anyhow::Result<()> {
         .await?
         .context("the bridge needs the topic queues' URLs (MEASUREMENTS_QUEUE_URL, ...)")?;
     let mqtt = MqttOptions::from_url(&settings::mqtt_url()?, &settings::mqtt_client_id())?;
-    let (subscribed, _) = tokio::sync::watch::channel(false);
-    let _bridge = bridge::spawn(mqtt, Destination::Queues(queues), subscribed)?;
+    let _bridge = bridge::spawn(mqtt, Destination::Queues(queues))?;
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

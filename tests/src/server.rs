@@ -63,6 +63,8 @@ pub struct Background {
     pub outbox: Arc<OutboxWaker>,
     /// True once the bridge is subscribed to the sensor topics.
     pub subscribed: watch::Receiver<bool>,
+    /// The broker's count of dropped messages, once it reported one.
+    pub broker_dropped: watch::Receiver<Option<u64>>,
 }
 
 /// Starts the background, each part with a pool of its own to the database of `pool`,
@@ -76,7 +78,6 @@ pub fn spawn_background(
 ) -> anyhow::Result<Background> {
     let database = (*pool.connect_options()).clone();
     let waker = Arc::new(OutboxWaker::default());
-    let (subscribed_sender, subscribed) = watch::channel(false);
     let publisher = Arc::new(MqttPublisher::new(mqtt.clone()));
     let mut tasks = JoinSet::new();
     let destination = match queues {
@@ -99,8 +100,8 @@ pub fn spawn_background(
         }
         None => Destination::Functions(Box::new(database.clone())),
     };
-    let bridge = bridge::spawn(mqtt, destination, subscribed_sender)
-        .context("starting the bridge's thread")?;
+    let (bridge, status) =
+        bridge::spawn(mqtt, destination).context("starting the bridge's thread")?;
     tasks.spawn(crate::publisher::run_outbox(
         database::connect_as(database.clone(), 1, Role::Publisher),
         publisher,
@@ -115,7 +116,8 @@ pub fn spawn_background(
         tasks,
         bridge,
         outbox: waker,
-        subscribed,
+        subscribed: status.subscribed,
+        broker_dropped: status.broker_dropped,
     })
 }
 

@@ -496,3 +496,50 @@ async fn a_message_over_the_size_limit_is_refused_by_the_broker_and_holds_up_not
     })
     .await;
 }
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn the_bridge_reports_messages_the_broker_dropped(pool: PgPool) {
+    // A stock queue limit, and the $SYS counters every second.
+    let broker = OwnBroker::start_plain_with(&[(
+        "max_queued_messages 0",
+        "max_queued_messages 5\nsys_interval 1",
+    )])
+    .await;
+    let sensor_identifier = create_sensor(&pool).await;
+    let bridge_id = format!("bridge-{}", Identifier::new());
+    // The bridge's session exists, then the bridge goes away while a burst arrives.
+    drop(spawn_mqtt_as(pool.clone(), &broker.url(), &bridge_id).await);
+    let mut sensor = Sensor::connect(&broker.url());
+    let probe = format!("probe/{}", Identifier::new());
+    sensor
+        .client
+        .subscribe(&probe, rumqttc::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    for index in 0..50 {
+        sensor
+            .publish_json(
+                &format!("measurements/{sensor_identifier}"),
+                json!({"measurements": [{"timestamp": index, "value": {"a": 1}}]}),
+            )
+            .await;
+    }
+    // The broker handles a client's messages in order: once the probe comes back, it
+    // has queued or dropped the burst.
+    sensor.publish(&probe, "done").await;
+    sensor
+        .next_message(STORED_WITHIN)
+        .await
+        .expect("the probe comes back");
+    let mut mqtt = spawn_mqtt_as(pool.clone(), &broker.url(), &bridge_id).await;
+    let dropped = tokio::time::timeout(
+        STORED_WITHIN,
+        mqtt.broker_dropped
+            .wait_for(|dropped| dropped.is_some_and(|count| count >= 40)),
+    )
+    .await
+    .expect("the broker reports what it dropped")
+    .unwrap()
+    .unwrap();
+    assert!(dropped <= 45, "{dropped}");
+}

@@ -140,15 +140,20 @@ pub struct OwnBroker {
 impl OwnBroker {
     /// A broker with the dynamic-security plugin, anonymous access off.
     pub async fn start() -> Self {
-        Self::start_with(false).await
+        Self::start_with(false, &[]).await
     }
 
     /// A plain broker: anonymous clients may do anything, nobody manages credentials.
     pub async fn start_plain() -> Self {
-        Self::start_with(true).await
+        Self::start_with(true, &[]).await
     }
 
-    async fn start_with(plain: bool) -> Self {
+    /// A plain broker whose configuration has `replacements` (whole lines) applied.
+    pub async fn start_plain_with(replacements: &[(&str, &str)]) -> Self {
+        Self::start_with(true, replacements).await
+    }
+
+    async fn start_with(plain: bool, replacements: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -177,6 +182,13 @@ impl OwnBroker {
                 directory.join("dynamic-security.json"),
             )
             .unwrap();
+        }
+        for (line, replacement) in replacements {
+            assert!(
+                configuration.contains(line),
+                "the template has no line {line}"
+            );
+            configuration = configuration.replace(line, replacement);
         }
         std::fs::write(directory.join("mosquitto.conf"), configuration).unwrap();
         let mut broker = Self {
