@@ -167,3 +167,80 @@ async fn a_harness_killed_mid_stream_stores_every_message_exactly_once(pool: PgP
         "killed with {at_kill} of {MESSAGES} stored; all {MESSAGES} stored once after the restart"
     );
 }
+
+/// Whether a statement of the database `name` waits for a lock: the bridge, blocked.
+async fn waits_for_a_lock(pool: &PgPool, name: &str) -> bool {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT FROM pg_stat_activity
+         WHERE datname = $1 AND wait_event_type = 'Lock' AND query ILIKE '%INSERT INTO measurement%')",
+    )
+    .bind(name)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn a_message_is_acknowledged_to_the_broker_only_once_stored(pool: PgPool) {
+    let sensor = create_sensor(&pool).await;
+    let database_url = database_url(&pool).await;
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let client_id = format!("bridge-{}", Identifier::new());
+    open_bridge_session(&client_id).await;
+    let mut harness = start_harness(&database_url, &client_id);
+
+    // Inserts of measurements block until this transaction ends.
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE measurement IN EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+
+    // The sensor's message, accepted by the broker.
+    let (client, mut event_loop) = AsyncClient::new(
+        client_options(&format!("sensor-{}", Identifier::new()), true),
+        10,
+    );
+    client
+        .publish(
+            format!("measurements/{sensor}"),
+            QoS::AtLeastOnce,
+            false,
+            r#"{"measurements": [{"timestamp": 1700000000, "value": {"a": 1}}]}"#,
+        )
+        .await
+        .unwrap();
+    loop {
+        if let Event::Incoming(Packet::PubAck(_)) = event_loop.poll().await.unwrap() {
+            break;
+        }
+    }
+
+    // The bridge holds the message, stuck on the insert: killed now, it has stored
+    // nothing, so it must not have acknowledged anything either.
+    eventually(Duration::from_secs(60), || async {
+        waits_for_a_lock(&pool, &name).await.then_some(())
+    })
+    .await
+    .expect("the bridge reaches the insert");
+    harness.kill().unwrap();
+    harness.wait().unwrap();
+    blocker.rollback().await.unwrap();
+    assert_eq!(stored(&pool).await, 0);
+
+    // The broker still has the message for the bridge's session: delivered again.
+    let mut harness = start_harness(&database_url, &client_id);
+    let delivered = eventually(Duration::from_secs(60), || async {
+        (stored(&pool).await == 1).then_some(())
+    })
+    .await;
+    harness.kill().unwrap();
+    harness.wait().unwrap();
+    assert!(
+        delivered.is_some(),
+        "the message the bridge held when it was killed was lost"
+    );
+}
