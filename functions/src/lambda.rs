@@ -20,13 +20,46 @@ use crate::{AppState, routes};
 /// allows a few hundred connections across all instances.
 const LAMBDA_POOL_SIZE: u32 = 2;
 
+/// `result`, with an error reported to the runtime API as the function's init error
+/// before it is returned: Lambda then fails the pending invocation with it and logs it,
+/// instead of seeing a process that exited unexplained (and retrying it).
+pub async fn init<T, E>(result: Result<T, E>) -> Result<T, lambda_runtime::Error>
+where
+    E: Into<lambda_runtime::Error>,
+{
+    let error = match result {
+        Ok(value) => return Ok(value),
+        Err(error) => error.into(),
+    };
+    tracing::error!(error = %error, "the function could not start");
+    if let Err(reporting) = report_init_error(&error.to_string()).await {
+        tracing::error!(error = %reporting, "reporting the init error to the runtime API failed");
+    }
+    Err(error)
+}
+
+async fn report_init_error(message: &str) -> Result<(), lambda_runtime::Error> {
+    use lambda_runtime_api_client::body::Body;
+    let client = lambda_runtime_api_client::Client::builder().build()?;
+    let body = serde_json::json!({"errorType": "Runtime.InitError", "errorMessage": message});
+    let request = lambda_runtime_api_client::build_request()
+        .method("POST")
+        .uri("/2018-06-01/runtime/init/error")
+        .header("lambda-runtime-function-error-type", "Runtime.InitError")
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))?;
+    client.call(request).await?;
+    Ok(())
+}
+
 /// What every function does first: telemetry, then the pool from the environment
 /// (`DATABASE_URL`, or the secret `DATABASE_SECRET_ARN` names), connecting lazily.
 /// Its statements may run as long as `role` allows.
+/// A setting that is missing or wrong is reported as the init error ([`init`]).
 pub async fn start(role: Role) -> Result<PgPool, lambda_runtime::Error> {
     telemetry::init();
-    let max_connections = settings::database_max_connections(LAMBDA_POOL_SIZE)?;
-    Ok(cloud::connect_from_env(max_connections, role).await?)
+    let max_connections = init(settings::database_max_connections(LAMBDA_POOL_SIZE)).await?;
+    init(cloud::connect_from_env(max_connections, role).await).await
 }
 
 /// Runs the route function `function` under `lambda_http`.
@@ -55,7 +88,7 @@ where
         None => Arc::new(ScheduledOnly),
     };
     let state = AppState::new(pool, Deployment::from_env(), outbox);
-    let state = complete(state).await?;
+    let state = init(complete(state).await).await?;
     let router = routes::function_router(function, state)
         .ok_or_else(|| format!("no route function is named {function}"))?;
     lambda_http::run(router).await

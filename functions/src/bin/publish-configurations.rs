@@ -13,7 +13,8 @@ use sensorium_shared::settings::{self, Deployment};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let publisher = Arc::new(IotDataPublisher::from_env(&settings::iot_data_endpoint()?).await);
+    let endpoint = lambda::init(settings::iot_data_endpoint()).await?;
+    let publisher = Arc::new(IotDataPublisher::from_env(&endpoint).await);
     let environment = Deployment::from_env().environment;
     lambda::serve_job(Role::Publisher, move |pool| {
         let publisher = Arc::clone(&publisher);
