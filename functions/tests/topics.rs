@@ -521,3 +521,68 @@ async fn data_errors_drop_only_the_elements_that_caused_them(pool: PgPool) {
         vec![(1.0, 0), (3.0, 2), (4.0, 3), (7.0, 0), (9.0, 1)]
     );
 }
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn log_messages_holding_u0000_are_bad_elements_and_the_others_stored(pool: PgPool) {
+    let sensor = create_sensor(&pool).await;
+    // Counts the insert statements into log that succeed: refused at parse time, the
+    // bad elements never make the batch statement fail and fall back to smaller ones.
+    sqlx::raw_sql(
+        r#"
+        CREATE TABLE log_statement (count integer NOT NULL);
+        INSERT INTO log_statement VALUES (0);
+        CREATE FUNCTION count_log_statement() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE log_statement SET count = count + 1;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER count_log_statement AFTER INSERT ON log
+            FOR EACH STATEMENT EXECUTE FUNCTION count_log_statement();
+        "#,
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let topic = format!("log-messages/{sensor}");
+    let payload = json!({"log_messages": [
+        {"severity": "info", "timestamp": 1, "subject": "booted"},
+        {"severity": "error", "timestamp": 2, "subject": "nul\u{0}"},
+        {"severity": "error", "timestamp": 3, "subject": "s", "details": "\u{0}"},
+        {"severity": "warning", "timestamp": 4, "subject": "battery low", "details": "3.1 V"},
+    ]});
+    let records = vec![
+        json_record("1", &topic, payload),
+        json_record(
+            "2",
+            &topic,
+            json!({"log_messages": [{"severity": "info", "timestamp": 5, "subject": "up"}]}),
+        ),
+    ];
+    assert!(handle(&pool, Topic::LogMessages, records).await.is_empty());
+    let rows: Vec<LogRow> = sqlx::query_as(
+        "SELECT severity::text, subject, details, revision, position FROM log WHERE sensor_identifier = $1 ORDER BY creation_timestamp",
+    )
+    .bind(sensor)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("info".into(), "booted".into(), None, None, 0),
+            (
+                "warning".into(),
+                "battery low".into(),
+                Some("3.1 V".into()),
+                None,
+                3
+            ),
+            ("info".into(), "up".into(), None, None, 0),
+        ]
+    );
+    let statements: i32 = sqlx::query_scalar("SELECT count FROM log_statement")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(statements, 1);
+}

@@ -95,7 +95,7 @@ impl Element for Measurement {
     }
 }
 
-/// A log message; `subject` and `details` are cut to their limits.
+/// A log message; `subject` and `details` are cut to their limits, and hold no U+0000.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogMessage {
@@ -113,6 +113,12 @@ impl Element for LogMessage {
 
     fn parse(element: &RawValue) -> Result<Self, String> {
         let mut log_message: Self = deserialize(element)?;
+        // PostgreSQL cannot store it in text, and would refuse the whole batch.
+        let holds_nul = |text: &str| text.contains('\0');
+        if holds_nul(&log_message.subject) || log_message.details.as_deref().is_some_and(holds_nul)
+        {
+            return Err("subject or details hold U+0000".into());
+        }
         cut(&mut log_message.subject, MAXIMUM_SUBJECT_LENGTH);
         if let Some(details) = &mut log_message.details {
             cut(details, MAXIMUM_DETAILS_LENGTH);
@@ -264,6 +270,19 @@ mod tests {
         for element in refused {
             assert!(!accepted::<LogMessage>(element.clone()), "{element}");
         }
+    }
+
+    #[test]
+    fn log_messages_holding_u0000_are_bad_elements() {
+        let elements = parse::<LogMessage>(json!({"log_messages": [
+            {"severity": "info", "timestamp": 1, "subject": "a\u{0}"},
+            {"severity": "info", "timestamp": 1, "subject": "s", "details": "\u{0}"},
+            // Beyond the length a subject is cut to, still refused.
+            {"severity": "info", "timestamp": 1, "subject": format!("{}\u{0}", "s".repeat(300))},
+            {"severity": "info", "timestamp": 1, "subject": "s", "details": "\\u0000"},
+        ]}));
+        assert!(elements[..3].iter().all(Result::is_err), "{elements:?}");
+        assert!(elements[3].is_ok());
     }
 
     #[test]
