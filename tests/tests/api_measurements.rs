@@ -122,6 +122,47 @@ async fn aggregated_measurements_are_hourly_averages_per_attribute_over_28_days(
 }
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn extreme_values_are_aggregated_without_overflow(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let scene = Scene::create(&app).await;
+    let hour = (now() / 3600.0).floor() * 3600.0 - 10.0 * 3600.0;
+    let smallest = f64::from_bits(1); // 5e-324, the smallest subnormal
+    store_measurements(
+        &app,
+        &scene.sensor,
+        &[
+            // Their squares overflow a float8, which avg(float8) keeps.
+            (
+                hour + 1.0,
+                &[("a", 1e200), ("b", f64::MAX), ("c", smallest)],
+            ),
+            // Their sum overflows a float8.
+            (hour + 2.0, &[("a", -1e200), ("b", f64::MAX), ("c", 0.0)]),
+            // The average of c is below the smallest subnormal: 0.
+            (hour + 3.0, &[("b", f64::MAX), ("c", 0.0)]),
+            (hour + 3600.0, &[("a", -f64::MAX), ("b", -f64::MAX)]),
+            (hour + 3601.0, &[("a", -f64::MAX), ("b", f64::MAX)]),
+        ],
+    )
+    .await;
+    let body = get_ok(&app, &scene, "/measurements?aggregate=true").await;
+    assert_eq!(
+        body,
+        json!({
+            "a": [
+                {"bucket_timestamp": hour, "average": 0.0},
+                {"bucket_timestamp": hour + 3600.0, "average": -f64::MAX},
+            ],
+            "b": [
+                {"bucket_timestamp": hour, "average": f64::MAX},
+                {"bucket_timestamp": hour + 3600.0, "average": 0.0},
+            ],
+            "c": [{"bucket_timestamp": hour, "average": 0.0}],
+        })
+    );
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn a_sensor_without_data_has_empty_pages_and_aggregates(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let scene = Scene::create(&app).await;

@@ -183,11 +183,18 @@ pub struct HourlyAverage {
 struct HourlyAverageRow {
     attribute: String,
     bucket_timestamp: DateTime<Utc>,
-    average: f64,
+    /// The exact average as numeric text; see `read_measurement_aggregates`.
+    average: String,
 }
 
 /// Per attribute, the hourly averages of the sensor's measurements of the aggregation
 /// window, sorted by time.
+///
+/// No stored value may make this fail (API.md). `avg` over float8 fails with an
+/// overflow where the squares it keeps (for the variance) or the sum pass 1.8e308, as
+/// for 1e200 and -1e200 in one hour, so the values are averaged as numeric, exact and
+/// about as fast. The average comes back as text, parsed here: converting it to float8
+/// in PostgreSQL fails where it lies below the smallest subnormal, which Rust rounds to 0.
 pub async fn read_measurement_aggregates(
     executor: impl PgExecutor<'_>,
     sensor_identifier: Identifier,
@@ -198,7 +205,7 @@ pub async fn read_measurement_aggregates(
             data_point.key AS attribute,
             to_timestamp(floor(extract(epoch FROM measurement.creation_timestamp) / 3600) * 3600)
                 AS bucket_timestamp,
-            avg(data_point.value::double precision) AS average
+            avg(data_point.value::numeric)::text AS average
         FROM measurement, json_each_text(measurement.value) AS data_point
         WHERE measurement.sensor_identifier = $1
             AND measurement.creation_timestamp > now() - make_interval(days => $2)
@@ -212,12 +219,16 @@ pub async fn read_measurement_aggregates(
     .await?;
     let mut aggregates: BTreeMap<String, Vec<HourlyAverage>> = BTreeMap::new();
     for row in rows {
+        let average = row
+            .average
+            .parse()
+            .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
         aggregates
             .entry(row.attribute)
             .or_default()
             .push(HourlyAverage {
                 bucket_timestamp: Timestamp::from_datetime(row.bucket_timestamp),
-                average: row.average,
+                average,
             });
     }
     Ok(aggregates)
