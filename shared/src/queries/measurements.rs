@@ -8,7 +8,7 @@ use sqlx::{PgExecutor, PgPool, Row};
 
 use crate::domain::{Attribute, Identifier, Revision, Timestamp};
 use crate::limits::{AGGREGATION_WINDOW_DAYS, PAGE_SIZE};
-use crate::pages::{Direction, PageRequest, ascending};
+use crate::pages::{Direction, PageRequest};
 use crate::queries::{Duplicates, insert_skipping_stored, insert_statement};
 
 /// One measurement as received, validated, ready to store.
@@ -110,7 +110,8 @@ pub async fn insert_measurements(
 }
 
 /// A page of the sensor's measurements by creation time, ascending, as the JSON array
-/// of `{value, revision, creation_timestamp}` the REST API answers with.
+/// of `{value, revision, creation_timestamp}` the REST API answers with. A page that
+/// ends inside a run of equal timestamps holds the whole run (see `pages`).
 ///
 /// This is the API's hottest read, so the rows are written straight into the answer:
 /// each value is copied as the json text PostgreSQL checked when it was stored,
@@ -126,8 +127,17 @@ pub async fn read_measurement_page(
             SELECT value, revision, creation_timestamp
             FROM measurement
             WHERE sensor_identifier = $1 AND creation_timestamp > $2
+                AND creation_timestamp <= coalesce(
+                    (
+                        SELECT creation_timestamp
+                        FROM measurement
+                        WHERE sensor_identifier = $1 AND creation_timestamp > $2
+                        ORDER BY creation_timestamp
+                        OFFSET $3 - 1 LIMIT 1
+                    ),
+                    'infinity'
+                )
             ORDER BY creation_timestamp, fingerprint
-            LIMIT $3
             "#,
         ),
         Direction::Previous => sqlx::query(
@@ -135,8 +145,17 @@ pub async fn read_measurement_page(
             SELECT value, revision, creation_timestamp
             FROM measurement
             WHERE sensor_identifier = $1 AND creation_timestamp < $2
-            ORDER BY creation_timestamp DESC, fingerprint DESC
-            LIMIT $3
+                AND creation_timestamp >= coalesce(
+                    (
+                        SELECT creation_timestamp
+                        FROM measurement
+                        WHERE sensor_identifier = $1 AND creation_timestamp < $2
+                        ORDER BY creation_timestamp DESC
+                        OFFSET $3 - 1 LIMIT 1
+                    ),
+                    '-infinity'
+                )
+            ORDER BY creation_timestamp, fingerprint
             "#,
         ),
     };
@@ -148,7 +167,7 @@ pub async fn read_measurement_page(
         .await?;
     let mut json = Vec::with_capacity(2 + rows.len() * 128);
     json.push(b'[');
-    for (index, row) in ascending(page.direction, rows).iter().enumerate() {
+    for (index, row) in rows.iter().enumerate() {
         if index > 0 {
             json.push(b',');
         }
