@@ -104,10 +104,12 @@ pub async fn insert_log_messages(
     Ok(result.rows_affected())
 }
 
-/// Deletes the logs older than the retention window. Returns how many were deleted.
+/// Deletes the logs received longer ago than the retention window. Their age counts
+/// from the server's receipt, as the sensor's clock may be unset or far ahead. Returns
+/// how many were deleted.
 pub async fn delete_expired_logs(executor: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
     let result =
-        sqlx::query("DELETE FROM log WHERE creation_timestamp < now() - make_interval(days => $1)")
+        sqlx::query("DELETE FROM log WHERE receipt_timestamp < now() - make_interval(days => $1)")
             .bind(LOG_RETENTION_DAYS as i32)
             .execute(executor)
             .await?;
