@@ -97,6 +97,9 @@ fn timestamps_with_a_run() -> Vec<f64> {
     run
 }
 
+/// Reads an element's index from what it holds: a measurement's value, a log's subject.
+type IndexOf = fn(&Value) -> String;
+
 /// Reads every page of `resource` from one end to the other, each page's cursor the
 /// timestamp of its last element in `direction`; returns the pages' `key` fields.
 async fn read_all_pages(
@@ -104,7 +107,7 @@ async fn read_all_pages(
     scene: &Scene,
     resource: &str,
     direction: &str,
-    key: fn(&Value) -> String,
+    key: IndexOf,
 ) -> Vec<Vec<String>> {
     let mut pages = Vec::new();
     let mut path = format!("{resource}?direction={direction}");
@@ -150,22 +153,19 @@ async fn pages_ending_in_a_run_of_equal_timestamps_hold_the_whole_run(pool: PgPo
         .collect();
     store_log_messages(&app, &scene.sensor, &log_messages).await;
 
-    // Each element named by its index: the value of a measurement, the subject of a log.
-    let resources: [(&str, fn(&Value) -> String, fn(usize) -> String); 2] = [
-        (
-            "/measurements",
-            |element| element["value"]["index"].to_string(),
-            |index| format!("{:?}", index as f64),
-        ),
-        (
-            "/logs",
-            |element| element["subject"].as_str().unwrap().to_string(),
-            |index| format!("log {index}"),
-        ),
+    let resources: [(&str, IndexOf); 2] = [
+        ("/measurements", |element| {
+            element["value"]["index"].as_f64().unwrap().to_string()
+        }),
+        ("/logs", |element| {
+            element["subject"].as_str().unwrap().replace("log ", "")
+        }),
     ];
+    let all: Vec<String> = (0..timestamps.len())
+        .map(|index| index.to_string())
+        .collect();
     let run = 60..70;
-    for (resource, key, name) in resources {
-        let all: Vec<String> = (0..timestamps.len()).map(name).collect();
+    for (resource, key) in resources {
         let forwards = read_all_pages(&app, &scene, resource, "next", key).await;
         // The first page ends inside the run (at 64), so it holds all of it.
         let sizes: Vec<usize> = forwards.iter().map(Vec::len).collect();
