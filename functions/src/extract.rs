@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 /// A JSON object of at most `MAXIMUM_BODY_SIZE` bytes (the limit is a layer of every
-/// router), deserialized into `T`: not JSON, not an object, invalid values and
-/// unknown fields (`T` denies them) are 400.
+/// router), deserialized into `T`: not JSON, not an object, invalid values, unknown
+/// fields (`T` denies them) and U+0000 in any string are 400.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -36,10 +36,31 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         if first_byte != Some(&b'{') {
             return Err(Error::bad_request("the body is not a JSON object"));
         }
-        serde_json::from_slice(&bytes)
-            .map(Self)
-            .map_err(Error::bad_request)
+        let body = serde_json::from_slice(&bytes).map_err(Error::bad_request)?;
+        if holds_nul(&bytes) {
+            return Err(Error::bad_request("a string of the body holds U+0000"));
+        }
+        Ok(Self(body))
     }
+}
+
+/// Whether a string or key of the JSON text `bytes` holds U+0000, which PostgreSQL
+/// cannot store in text or jsonb (API.md: no string anywhere may hold it). JSON holds
+/// it only escaped, so only a body with that escape is parsed to tell it from an
+/// escaped backslash followed by `u0000`.
+fn holds_nul(bytes: &[u8]) -> bool {
+    fn value_holds_nul(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::String(text) => text.contains('\0'),
+            serde_json::Value::Array(values) => values.iter().any(value_holds_nul),
+            serde_json::Value::Object(object) => object
+                .iter()
+                .any(|(key, value)| key.contains('\0') || value_holds_nul(value)),
+            _ => false,
+        }
+    }
+    bytes.windows(6).any(|window| window == b"\\u0000")
+        && serde_json::from_slice(bytes).is_ok_and(|value| value_holds_nul(&value))
 }
 
 /// Path parameters deserialized into `T`; a malformed identifier is 400.

@@ -408,3 +408,181 @@ async fn every_topic_records_when_its_sensors_were_last_seen_never_going_back(po
     );
     assert_eq!(last_seen(&pool, sensor).await, Some(1_700_000_004.0));
 }
+
+/// Makes the database refuse measurements holding the attribute `refuse_<sqlstate>`
+/// with that SQLSTATE, as a failover, a timeout, a deploy or bad data would.
+async fn refuse_measurements_by_sqlstate(pool: &PgPool) {
+    sqlx::raw_sql(
+        r#"
+        CREATE FUNCTION refuse_by_sqlstate() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            attribute text;
+        BEGIN
+            FOR attribute IN SELECT json_object_keys(NEW.value) LOOP
+                IF attribute LIKE 'refuse\_%' THEN
+                    RAISE EXCEPTION 'refused' USING ERRCODE = upper(substr(attribute, 8));
+                END IF;
+            END LOOP;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_by_sqlstate BEFORE INSERT ON measurement
+            FOR EACH ROW EXECUTE FUNCTION refuse_by_sqlstate();
+        "#,
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn database_errors_not_caused_by_the_data_make_messages_fail_to_be_retried(pool: PgPool) {
+    let sensor = create_sensor(&pool).await;
+    refuse_measurements_by_sqlstate(&pool).await;
+    let topic = format!("measurements/{sensor}");
+    let measurement = |attribute: &str, timestamp: i64| json!({"measurements": [{"timestamp": timestamp, "value": {attribute: 1}}]});
+    // A read-only node after a failover, a statement timeout, a lock timeout, a table
+    // missing during a deploy, an undefined function, the server shutting down.
+    let sqlstates = ["25006", "57014", "55p03", "42p01", "42883", "57p01"];
+    // Alone in a batch, and in a batch beside a message that is stored.
+    for (index, sqlstate) in sqlstates.iter().enumerate() {
+        let timestamp = index as i64;
+        let alone = vec![json_record(
+            sqlstate,
+            &topic,
+            measurement(&format!("refuse_{sqlstate}"), timestamp),
+        )];
+        assert_eq!(
+            handle(&pool, Topic::Measurements, alone).await,
+            vec![sqlstate.to_string()]
+        );
+        let beside = vec![
+            json_record(
+                sqlstate,
+                &topic,
+                measurement(&format!("refuse_{sqlstate}"), timestamp),
+            ),
+            json_record("good", &topic, measurement("a", 100 + timestamp)),
+        ];
+        assert_eq!(
+            handle(&pool, Topic::Measurements, beside).await,
+            vec![sqlstate.to_string()]
+        );
+    }
+    let stored: Vec<f64> = measurements_of(&pool, sensor)
+        .await
+        .into_iter()
+        .map(|row| row.0)
+        .collect();
+    assert_eq!(stored, vec![100.0, 101.0, 102.0, 103.0, 104.0, 105.0]);
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn data_errors_drop_only_the_elements_that_caused_them(pool: PgPool) {
+    let sensor = create_sensor(&pool).await;
+    refuse_measurements_by_sqlstate(&pool).await;
+    let topic = format!("measurements/{sensor}");
+    let element =
+        |attribute: &str, timestamp: i64| json!({"timestamp": timestamp, "value": {attribute: 1}});
+    // A data exception (class 22) and an integrity constraint violation (class 23).
+    let records = vec![
+        json_record(
+            "mixed",
+            &topic,
+            json!({"measurements": [
+                element("a", 1),
+                element("refuse_22003", 2),
+                element("b", 3),
+                element("c", 4),
+                element("refuse_23514", 5),
+            ]}),
+        ),
+        json_record(
+            "only-refused",
+            &topic,
+            json!({"measurements": [element("refuse_22p02", 6)]}),
+        ),
+        json_record("other", &topic, json!({"measurements": [element("d", 7)]})),
+    ];
+    assert!(handle(&pool, Topic::Measurements, records).await.is_empty());
+    // Alone in a batch too.
+    let alone = vec![json_record(
+        "alone",
+        &topic,
+        json!({"measurements": [element("refuse_23505", 8), element("e", 9)]}),
+    )];
+    assert!(handle(&pool, Topic::Measurements, alone).await.is_empty());
+    let stored: Vec<(f64, i32)> = measurements_of(&pool, sensor)
+        .await
+        .into_iter()
+        .map(|row| (row.0, row.3))
+        .collect();
+    assert_eq!(
+        stored,
+        vec![(1.0, 0), (3.0, 2), (4.0, 3), (7.0, 0), (9.0, 1)]
+    );
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn log_messages_holding_u0000_are_bad_elements_and_the_others_stored(pool: PgPool) {
+    let sensor = create_sensor(&pool).await;
+    // Counts the insert statements into log that succeed: refused at parse time, the
+    // bad elements never make the batch statement fail and fall back to smaller ones.
+    sqlx::raw_sql(
+        r#"
+        CREATE TABLE log_statement (count integer NOT NULL);
+        INSERT INTO log_statement VALUES (0);
+        CREATE FUNCTION count_log_statement() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE log_statement SET count = count + 1;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER count_log_statement AFTER INSERT ON log
+            FOR EACH STATEMENT EXECUTE FUNCTION count_log_statement();
+        "#,
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let topic = format!("log-messages/{sensor}");
+    let payload = json!({"log_messages": [
+        {"severity": "info", "timestamp": 1, "subject": "booted"},
+        {"severity": "error", "timestamp": 2, "subject": "nul\u{0}"},
+        {"severity": "error", "timestamp": 3, "subject": "s", "details": "\u{0}"},
+        {"severity": "warning", "timestamp": 4, "subject": "battery low", "details": "3.1 V"},
+    ]});
+    let records = vec![
+        json_record("1", &topic, payload),
+        json_record(
+            "2",
+            &topic,
+            json!({"log_messages": [{"severity": "info", "timestamp": 5, "subject": "up"}]}),
+        ),
+    ];
+    assert!(handle(&pool, Topic::LogMessages, records).await.is_empty());
+    let rows: Vec<LogRow> = sqlx::query_as(
+        "SELECT severity::text, subject, details, revision, position FROM log WHERE sensor_identifier = $1 ORDER BY creation_timestamp",
+    )
+    .bind(sensor)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("info".into(), "booted".into(), None, None, 0),
+            (
+                "warning".into(),
+                "battery low".into(),
+                Some("3.1 V".into()),
+                None,
+                3
+            ),
+            ("info".into(), "up".into(), None, None, 0),
+        ]
+    );
+    let statements: i32 = sqlx::query_scalar("SELECT count FROM log_statement")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(statements, 1);
+}

@@ -61,7 +61,9 @@ impl Error {
 }
 
 /// Database errors by kind: a taken unique key is a conflict, a missing referenced
-/// row means the parent does not exist, an unreachable database is temporary.
+/// row means the parent does not exist, anything that may go away by itself is
+/// temporary. What remains (other data errors, which validation should have caught;
+/// errors of this side, such as a row that does not decode) is internal.
 impl From<sqlx::Error> for Error {
     fn from(error: sqlx::Error) -> Self {
         if let sqlx::Error::Database(database_error) = &error {
@@ -98,23 +100,32 @@ pub fn is_unique_violation(error: &sqlx::Error) -> bool {
         .is_some_and(|database_error| database_error.is_unique_violation())
 }
 
-/// Whether a database error may go away by itself (connection lost, pool exhausted,
-/// server shutting down), so that retrying later is worthwhile.
+/// Whether the database refused a statement for the data it carries: SQLSTATE class
+/// 22 (data exception: a value out of range, a string it cannot store) or 23
+/// (integrity constraint violation). The same data is refused again, so retrying is
+/// pointless; any other error of the database says nothing about the data.
+pub fn is_caused_by_data(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|database_error| database_error.code())
+        .is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
+}
+
+/// Whether a database error may go away by itself, so that retrying later is
+/// worthwhile: the connection or pool failed, or the server refused the statement for
+/// anything but its data (a read-only node after a failover, a statement or lock
+/// timeout, a table missing during a deploy, a shutdown). Errors of this side, such as
+/// a row that does not decode, are not.
 pub fn is_transient(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Tls(_) => true,
-        sqlx::Error::Database(database_error) => database_error.code().is_some_and(|code| {
-            // 08: connection exception, 40: transaction rollback (serialization,
-            // deadlock), 53: insufficient resources, 57P0x: server shutting down.
-            code.starts_with("08")
-                || code.starts_with("40")
-                || code.starts_with("53")
-                || code.starts_with("57P0")
-        }),
+        | sqlx::Error::BeginFailed => true,
+        sqlx::Error::Database(_) => !is_caused_by_data(error),
         _ => false,
     }
 }

@@ -27,5 +27,5 @@ pub const REVISION_LIMIT: i64 = 2_147_483_648;
 pub const AGGREGATION_WINDOW_DAYS: i64 = 28;
 /// Width of the network overview's measurement-count buckets.
 pub const BUCKET_SECONDS: i64 = 4 * 60 * 60;
-/// Logs older than this are deleted by the retention job.
+/// Logs received longer ago than this are deleted by the retention job.
 pub const LOG_RETENTION_DAYS: i64 = 8 * 7;

@@ -1,5 +1,8 @@
 //! Cursor pages (API.md): at most 64 elements, always ascending by the cursor field;
 //! `next` reads forwards from the cursor, `previous` backwards, the cursor excluded.
+//! Timestamps are no unique cursor: a page that ends inside a run of elements with
+//! one timestamp holds the whole run, or the next page (after that timestamp) would
+//! skip the rest. Such a page reads up to the 64th element's timestamp inclusive.
 //!
 //! Each direction is its own query, a plain range scan of the primary key: one query
 //! for both with a CASE in ORDER BY defeats the index.

@@ -182,6 +182,47 @@ async fn a_configuration_over_100_kib_returns_413_and_one_at_the_limit_is_stored
 }
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn configurations_holding_u0000_return_400_and_store_nothing(pool: PgPool) {
+    let outbox = Arc::new(RecordingOutbox::default());
+    let app = TestApp::spawn_with_outbox(pool, outbox.clone()).await;
+    let scene = Scene::create(&app).await;
+    // PostgreSQL cannot store U+0000 in text or jsonb: in a value, deep in a list, in a key.
+    for body in [
+        json!({"name": "a\u{0}b"}),
+        json!({"nested": {"list": [1, "\u{0}"]}}),
+        json!({"key\u{0}": 1}),
+    ] {
+        let (status, answer) = app
+            .post(
+                &scene.sensor_path("/configurations"),
+                scene.token(),
+                body.clone(),
+            )
+            .await;
+        assert_eq!(
+            (status, answer),
+            (400, json!({"details": "Bad Request"})),
+            "{body}"
+        );
+    }
+    // The same text escaped once more is no U+0000, and is stored.
+    let (status, _) = app
+        .post(
+            &scene.sensor_path("/configurations"),
+            scene.token(),
+            json!({"path": "C:\\u0000"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let stored: Vec<Value> = sqlx::query_scalar("SELECT value FROM configuration")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, vec![json!({"path": "C:\\u0000"})]);
+    assert_eq!(outbox.wakes.load(Ordering::SeqCst), 1);
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn concurrent_configuration_creates_get_revisions_0_to_23(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let scene = Scene::create(&app).await;

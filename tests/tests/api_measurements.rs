@@ -88,6 +88,102 @@ async fn measurements_page_forwards_and_backwards_by_creation_timestamp(pool: Pg
     );
 }
 
+/// 60 elements a half second apart, a run of 10 sharing one timestamp, then 60 more:
+/// the first page from either end ends inside the run.
+fn timestamps_with_a_run() -> Vec<f64> {
+    let mut run = timestamps(0..60);
+    run.extend([BASE + 30.0; 10]);
+    run.extend(timestamps(61..121));
+    run
+}
+
+/// Reads an element's index from what it holds: a measurement's value, a log's subject.
+type IndexOf = fn(&Value) -> String;
+
+/// Reads every page of `resource` from one end to the other, each page's cursor the
+/// timestamp of its last element in `direction`; returns the pages' `key` fields.
+async fn read_all_pages(
+    app: &TestApp,
+    scene: &Scene,
+    resource: &str,
+    direction: &str,
+    key: IndexOf,
+) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut path = format!("{resource}?direction={direction}");
+    loop {
+        let page = get_ok(app, scene, &path).await;
+        let elements = page.as_array().unwrap();
+        if elements.is_empty() {
+            return pages;
+        }
+        let stamps = creation_timestamps(&page);
+        assert!(stamps.is_sorted(), "{path}: {stamps:?}");
+        let cursor = if direction == "next" {
+            stamps[stamps.len() - 1]
+        } else {
+            stamps[0]
+        };
+        pages.push(elements.iter().map(key).collect());
+        path = format!("{resource}?direction={direction}&creation_timestamp={cursor}");
+    }
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn pages_ending_in_a_run_of_equal_timestamps_hold_the_whole_run(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let scene = Scene::create(&app).await;
+    let timestamps = timestamps_with_a_run();
+    let values: Vec<[(&str, f64); 1]> = (0..timestamps.len())
+        .map(|index| [("index", index as f64)])
+        .collect();
+    let measurements: Vec<(f64, &[(&str, f64)])> = timestamps
+        .iter()
+        .zip(&values)
+        .map(|(timestamp, value)| (*timestamp, value.as_slice()))
+        .collect();
+    store_measurements(&app, &scene.sensor, &measurements).await;
+    let subjects: Vec<String> = (0..timestamps.len())
+        .map(|index| format!("log {index}"))
+        .collect();
+    let log_messages: Vec<(f64, Severity, &str, Option<i64>)> = timestamps
+        .iter()
+        .zip(&subjects)
+        .map(|(timestamp, subject)| (*timestamp, Severity::Info, subject.as_str(), None))
+        .collect();
+    store_log_messages(&app, &scene.sensor, &log_messages).await;
+
+    let resources: [(&str, IndexOf); 2] = [
+        ("/measurements", |element| {
+            element["value"]["index"].as_f64().unwrap().to_string()
+        }),
+        ("/logs", |element| {
+            element["subject"].as_str().unwrap().replace("log ", "")
+        }),
+    ];
+    let all: Vec<String> = (0..timestamps.len())
+        .map(|index| index.to_string())
+        .collect();
+    let run = 60..70;
+    for (resource, key) in resources {
+        let forwards = read_all_pages(&app, &scene, resource, "next", key).await;
+        // The first page ends inside the run (at 64), so it holds all of it.
+        let sizes: Vec<usize> = forwards.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [70, 60], "{resource}");
+        let mut read = forwards.concat();
+        // Within the run, the order is the server's.
+        read[run.clone()].sort();
+        assert_eq!(read, all, "{resource} forwards");
+
+        let backwards = read_all_pages(&app, &scene, resource, "previous", key).await;
+        let sizes: Vec<usize> = backwards.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [70, 60], "{resource}");
+        let mut read: Vec<String> = backwards.into_iter().rev().flatten().collect();
+        read[run.clone()].sort();
+        assert_eq!(read, all, "{resource} backwards");
+    }
+}
+
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn aggregated_measurements_are_hourly_averages_per_attribute_over_28_days(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
@@ -117,6 +213,47 @@ async fn aggregated_measurements_are_hourly_averages_per_attribute_over_28_days(
                 {"bucket_timestamp": hour, "average": 15.0},
                 {"bucket_timestamp": hour + 3600.0, "average": 30.0},
             ],
+        })
+    );
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn extreme_values_are_aggregated_without_overflow(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let scene = Scene::create(&app).await;
+    let hour = (now() / 3600.0).floor() * 3600.0 - 10.0 * 3600.0;
+    let smallest = f64::from_bits(1); // 5e-324, the smallest subnormal
+    store_measurements(
+        &app,
+        &scene.sensor,
+        &[
+            // Their squares overflow a float8, which avg(float8) keeps.
+            (
+                hour + 1.0,
+                &[("a", 1e200), ("b", f64::MAX), ("c", smallest)],
+            ),
+            // Their sum overflows a float8.
+            (hour + 2.0, &[("a", -1e200), ("b", f64::MAX), ("c", 0.0)]),
+            // The average of c is below the smallest subnormal: 0.
+            (hour + 3.0, &[("b", f64::MAX), ("c", 0.0)]),
+            (hour + 3600.0, &[("a", -f64::MAX), ("b", -f64::MAX)]),
+            (hour + 3601.0, &[("a", -f64::MAX), ("b", f64::MAX)]),
+        ],
+    )
+    .await;
+    let body = get_ok(&app, &scene, "/measurements?aggregate=true").await;
+    assert_eq!(
+        body,
+        json!({
+            "a": [
+                {"bucket_timestamp": hour, "average": 0.0},
+                {"bucket_timestamp": hour + 3600.0, "average": -f64::MAX},
+            ],
+            "b": [
+                {"bucket_timestamp": hour, "average": f64::MAX},
+                {"bucket_timestamp": hour + 3600.0, "average": 0.0},
+            ],
+            "c": [{"bucket_timestamp": hour, "average": 0.0}],
         })
     );
 }

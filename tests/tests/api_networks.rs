@@ -160,6 +160,35 @@ async fn reading_a_network_returns_4_hour_measurement_counts_per_sensor(pool: Pg
 }
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn the_network_overview_counts_the_last_28_days(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let scene = Scene::create(&app).await;
+    let day = 86400.0;
+    let bucket_of = |timestamp: f64| (timestamp / 14400.0).floor() * 14400.0;
+    let value: &[(&str, f64)] = &[("temperature", 20.0)];
+    let (eight, twenty_seven) = (now() - 8.0 * day, now() - 27.0 * day);
+    store_measurements(
+        &app,
+        &scene.sensor,
+        &[
+            (now() - 29.0 * day, value),
+            (twenty_seven, value),
+            (eight, value),
+        ],
+    )
+    .await;
+    let (status, body) = app
+        .get(&format!("/networks/{}", scene.network), scene.token())
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body[0]["bucket_timestamps"],
+        json!([bucket_of(twenty_seven), bucket_of(eight)])
+    );
+    assert_eq!(body[0]["measurement_counts"], json!([1, 1]));
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn creating_listing_and_renaming_sensors(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let scene = Scene::create(&app).await;

@@ -1,4 +1,4 @@
-//! Log retention: deletes the logs older than 8 weeks.
+//! Log retention: deletes the logs received more than 8 weeks ago.
 
 use sensorium_shared::queries::logs::delete_expired_logs;
 use sqlx::PgPool;

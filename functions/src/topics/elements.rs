@@ -3,12 +3,15 @@
 //! bad element only costs itself.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 
 use sensorium_shared::domain::{Attribute, Revision, Severity, Timestamp};
 use sensorium_shared::limits::{
     MAXIMUM_ATTRIBUTE_COUNT, MAXIMUM_DETAILS_LENGTH, MAXIMUM_SUBJECT_LENGTH,
 };
-use serde::Deserialize;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::error::Category;
 use serde_json::value::RawValue;
 
@@ -29,7 +32,7 @@ pub fn parse_elements<T: Element>(payload: &[u8]) -> Result<Vec<Result<T, String
     // The elements are first borrowed as raw JSON text, without building a tree of
     // the whole payload, and then parsed one at a time. serde_json checks UTF-8
     // itself, so bytes that are not UTF-8 are "not JSON".
-    let object: BTreeMap<String, &RawValue> =
+    let Object(object) =
         serde_json::from_slice(payload).map_err(|error| match error.classify() {
             Category::Data => PayloadError::WrongShape(T::KEY),
             _ => PayloadError::NotJson(error),
@@ -45,6 +48,49 @@ pub fn parse_elements<T: Element>(payload: &[u8]) -> Result<Vec<Result<T, String
         Ok(elements) if !elements.is_empty() => Ok(elements.into_iter().map(T::parse).collect()),
         _ => Err(PayloadError::NotAList(T::KEY)),
     }
+}
+
+/// A payload's object, its values borrowed as raw JSON text. A key given twice makes it
+/// the wrong shape: it holds two keys, not one.
+#[derive(Deserialize)]
+#[serde(transparent)]
+struct Object<'a>(
+    #[serde(borrow, deserialize_with = "unique_keys")] BTreeMap<String, &'a RawValue>,
+);
+
+/// Deserializes an object into a map, refusing a key that appears twice: serde's maps
+/// silently keep the last value, while which one the sensor meant is anyone's guess.
+fn unique_keys<'de, D, K, V>(deserializer: D) -> Result<BTreeMap<K, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    K: Deserialize<'de> + Ord,
+    V: Deserialize<'de>,
+{
+    struct UniqueKeys<K, V>(PhantomData<(K, V)>);
+
+    impl<'de, K, V> Visitor<'de> for UniqueKeys<K, V>
+    where
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+    {
+        type Value = BTreeMap<K, V>;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            formatter.write_str("an object with no key twice")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut object: A) -> Result<Self::Value, A::Error> {
+            let mut map = BTreeMap::new();
+            while let Some((key, value)) = object.next_entry()? {
+                if map.insert(key, value).is_some() {
+                    return Err(serde::de::Error::custom("a key appears twice"));
+                }
+            }
+            Ok(map)
+        }
+    }
+
+    deserializer.deserialize_map(UniqueKeys(PhantomData))
 }
 
 /// One element type of a sensor topic.
@@ -67,7 +113,8 @@ fn deserialize<'a, T: Deserialize<'a>>(element: &'a RawValue) -> Result<T, Strin
     })
 }
 
-/// A measurement: `timestamp`, optional `revision`, and 1 to 1024 finite numbers.
+/// A measurement: `timestamp`, optional `revision`, and 1 to 1024 finite numbers, each
+/// attribute once.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Measurement {
@@ -76,6 +123,7 @@ pub struct Measurement {
     pub revision: Option<Revision>,
     // JSON numbers are finite (serde_json refuses 1e400), and `f64` refuses strings,
     // booleans and null.
+    #[serde(deserialize_with = "unique_keys")]
     pub value: BTreeMap<Attribute, f64>,
 }
 
@@ -95,7 +143,7 @@ impl Element for Measurement {
     }
 }
 
-/// A log message; `subject` and `details` are cut to their limits.
+/// A log message; `subject` and `details` are cut to their limits, and hold no U+0000.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogMessage {
@@ -113,6 +161,12 @@ impl Element for LogMessage {
 
     fn parse(element: &RawValue) -> Result<Self, String> {
         let mut log_message: Self = deserialize(element)?;
+        // PostgreSQL cannot store it in text, and would refuse the whole batch.
+        let holds_nul = |text: &str| text.contains('\0');
+        if holds_nul(&log_message.subject) || log_message.details.as_deref().is_some_and(holds_nul)
+        {
+            return Err("subject or details hold U+0000".into());
+        }
         cut(&mut log_message.subject, MAXIMUM_SUBJECT_LENGTH);
         if let Some(details) = &mut log_message.details {
             cut(details, MAXIMUM_DETAILS_LENGTH);
@@ -161,7 +215,7 @@ mod tests {
 
     #[test]
     fn payloads_must_be_an_object_with_the_one_key_holding_a_non_empty_array() {
-        let refused: [&[u8]; 10] = [
+        let refused: [&[u8]; 11] = [
             b"\xff\xfe",
             b"not json",
             b"[]",
@@ -171,6 +225,7 @@ mod tests {
             b"{\"measurements\": {}}",
             b"{\"log_messages\": [{}]}",
             b"{\"measurements\": [{}], \"other\": 1}",
+            b"{\"measurements\": [{}], \"measurements\": [{}]}",
             b"null",
         ];
         for payload in refused {
@@ -264,6 +319,19 @@ mod tests {
         for element in refused {
             assert!(!accepted::<LogMessage>(element.clone()), "{element}");
         }
+    }
+
+    #[test]
+    fn log_messages_holding_u0000_are_bad_elements() {
+        let elements = parse::<LogMessage>(json!({"log_messages": [
+            {"severity": "info", "timestamp": 1, "subject": "a\u{0}"},
+            {"severity": "info", "timestamp": 1, "subject": "s", "details": "\u{0}"},
+            // Beyond the length a subject is cut to, still refused.
+            {"severity": "info", "timestamp": 1, "subject": format!("{}\u{0}", "s".repeat(300))},
+            {"severity": "info", "timestamp": 1, "subject": "s", "details": "\\u0000"},
+        ]}));
+        assert!(elements[..3].iter().all(Result::is_err), "{elements:?}");
+        assert!(elements[3].is_ok());
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The topic functions: one per sensor topic, each taking SQS batches of bridge
 //! envelopes. Per message: envelope, topic and payload checks, then element-by-element
 //! validation; what can never be stored is logged and dropped. The rows of a whole
-//! batch go to PostgreSQL in one statement; only a transient database failure makes
-//! messages fail, named in `batchItemFailures` so that just those are retried.
+//! batch go to PostgreSQL in one statement. Only rows the database refuses for their
+//! data are dropped; any other failure makes their messages fail, named in
+//! `batchItemFailures` so that just those are retried (and dead-lettered in the end).
 
 pub mod elements;
 pub mod envelope;
@@ -12,11 +13,12 @@ mod measurements;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::ops::Range;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use sensorium_shared::domain::{Identifier, Timestamp};
-use sensorium_shared::error::{ErrorChain, is_transient};
+use sensorium_shared::error::{ErrorChain, is_caused_by_data};
 use sensorium_shared::queries::ingest::update_sensors_seen;
 use sqlx::PgPool;
 
@@ -91,6 +93,8 @@ struct Decoded<R> {
     sensor_identifier: Identifier,
     receipt_timestamp: Timestamp,
     rows: Vec<R>,
+    /// Each row's position in the message, for the logs.
+    positions: Vec<usize>,
 }
 
 async fn handle_batch<T: SensorTopic>(
@@ -159,14 +163,18 @@ fn decode<T: SensorTopic>(record: SqsMessage) -> Option<Decoded<T::Row>> {
         }
     };
     let mut rows = Vec::with_capacity(elements.len());
+    let mut positions = Vec::with_capacity(elements.len());
     for (position, element) in elements.into_iter().enumerate() {
         match element {
-            Ok(element) => rows.push(T::row(
-                element,
-                sensor_identifier,
-                envelope.receipt_timestamp,
-                position as i32,
-            )),
+            Ok(element) => {
+                rows.push(T::row(
+                    element,
+                    sensor_identifier,
+                    envelope.receipt_timestamp,
+                    position as i32,
+                ));
+                positions.push(position);
+            }
             Err(error) => tracing::warn!(
                 %message_id,
                 topic,
@@ -182,6 +190,7 @@ fn decode<T: SensorTopic>(record: SqsMessage) -> Option<Decoded<T::Row>> {
         sensor_identifier,
         receipt_timestamp: envelope.receipt_timestamp,
         rows,
+        positions,
     })
 }
 
@@ -215,6 +224,7 @@ async fn store_batch<T: SensorTopic>(pool: &PgPool, decoded: Vec<Decoded<T::Row>
     // One statement for the batch, with each message's rows remembered as a range,
     // and the rows of unknown sensors left out: the insert would fail on them.
     let mut rows = Vec::new();
+    let mut positions = Vec::new();
     let mut messages = Vec::new();
     for message in decoded {
         if !existing.contains(&message.sensor_identifier) {
@@ -228,11 +238,12 @@ async fn store_batch<T: SensorTopic>(pool: &PgPool, decoded: Vec<Decoded<T::Row>
         }
         let start = rows.len();
         rows.extend(message.rows);
-        messages.push((
-            message.message_id,
-            message.sensor_identifier,
-            start..rows.len(),
-        ));
+        positions.extend(message.positions);
+        messages.push(Share {
+            message_id: message.message_id,
+            sensor_identifier: message.sensor_identifier,
+            range: start..rows.len(),
+        });
     }
     if messages.is_empty() {
         return Vec::new();
@@ -241,49 +252,103 @@ async fn store_batch<T: SensorTopic>(pool: &PgPool, decoded: Vec<Decoded<T::Row>
         Ok(_) => return Vec::new(),
         Err(error) => error,
     };
-    // An error the server raised may come from one message's rows: store the messages
-    // one by one, so that one message that fails does not fail the others. Without a
-    // connection nothing can be stored, and the whole batch is retried.
-    let server_error = matches!(error, sqlx::Error::Database(_));
-    if (!server_error || messages.len() == 1) && is_transient(&error) {
+    // Without a connection nothing can be stored, and the whole batch is retried.
+    if !matches!(error, sqlx::Error::Database(_)) {
         tracing::warn!(
             topic = T::PREFIX,
             error = %ErrorChain(&error),
             messages = messages.len(),
             "storing a batch failed; its messages will be retried"
         );
-        return messages
-            .into_iter()
-            .map(|(message_id, ..)| message_id)
-            .collect();
+        return messages.into_iter().map(|share| share.message_id).collect();
     }
-    tracing::warn!(
-        topic = T::PREFIX,
-        error = %ErrorChain(&error),
-        "storing a batch failed; storing its messages one by one"
-    );
+    // An error the server raised may come from one message's rows: store the messages
+    // one by one, so that one message that fails does not fail the others.
+    let mut batch_error = if messages.len() == 1 {
+        Some(error)
+    } else {
+        tracing::warn!(
+            topic = T::PREFIX,
+            error = %ErrorChain(&error),
+            "storing a batch failed; storing its messages one by one"
+        );
+        None
+    };
     let mut failed = Vec::new();
-    for (message_id, sensor_identifier, range) in messages {
-        match T::store(pool, &rows[range]).await {
-            Ok(_) => {}
-            Err(error) if is_transient(&error) => {
-                tracing::warn!(
-                    %message_id,
-                    topic = T::PREFIX,
-                    %sensor_identifier,
-                    error = %ErrorChain(&error),
-                    "storing a message failed; it will be retried"
-                );
-                failed.push(message_id);
+    for share in messages {
+        let message_rows = &rows[share.range.clone()];
+        let result = match batch_error.take() {
+            // The batch was this one message.
+            Some(error) => Err(error),
+            None => T::store(pool, message_rows).await.map(drop),
+        };
+        let result = match result {
+            Err(error) if is_caused_by_data(&error) => {
+                store_accepted_rows::<T>(
+                    pool,
+                    &share,
+                    message_rows,
+                    &positions[share.range.clone()],
+                    error,
+                )
+                .await
             }
-            Err(error) => tracing::error!(
-                %message_id,
+            result => result,
+        };
+        if let Err(error) = result {
+            tracing::warn!(
+                message_id = %share.message_id,
                 topic = T::PREFIX,
-                %sensor_identifier,
+                sensor_identifier = %share.sensor_identifier,
                 error = %ErrorChain(&error),
-                "dropped a message the database refuses"
-            ),
+                "storing a message failed; it will be retried"
+            );
+            failed.push(share.message_id);
         }
     }
     failed
+}
+
+/// One message's part of a batch: its rows are `range` of the batch's rows.
+struct Share {
+    message_id: String,
+    sensor_identifier: Identifier,
+    range: Range<usize>,
+}
+
+/// Stores the rows of a message the database refused for its data (`refusal`), except
+/// the rows it refuses, each dropped and logged. Halves are tried until each refused row
+/// stands alone: a few statements find one bad row among hundreds. Any other error
+/// ends this, and the message is retried: its rows stored by then are skipped as
+/// duplicates when it comes again.
+async fn store_accepted_rows<T: SensorTopic>(
+    pool: &PgPool,
+    share: &Share,
+    rows: &[T::Row],
+    positions: &[usize],
+    refusal: sqlx::Error,
+) -> Result<(), sqlx::Error> {
+    let mut refused = vec![(0..rows.len(), refusal)];
+    while let Some((range, error)) = refused.pop() {
+        if range.len() == 1 {
+            tracing::error!(
+                message_id = %share.message_id,
+                topic = T::PREFIX,
+                sensor_identifier = %share.sensor_identifier,
+                position = positions[range.start],
+                error = %ErrorChain(&error),
+                "dropped an element the database refuses"
+            );
+            continue;
+        }
+        let middle = range.start + range.len() / 2;
+        for half in [middle..range.end, range.start..middle] {
+            match T::store(pool, &rows[half.clone()]).await {
+                Ok(_) => {}
+                Err(error) if is_caused_by_data(&error) => refused.push((half, error)),
+                Err(error) => return Err(error),
+            }
+        }
+    }
+    Ok(())
 }

@@ -5,7 +5,7 @@ use sqlx::{PgExecutor, PgPool};
 
 use crate::domain::{Identifier, Revision, Severity, Timestamp};
 use crate::limits::{LOG_RETENTION_DAYS, PAGE_SIZE};
-use crate::pages::{Direction, PageRequest, ascending};
+use crate::pages::{Direction, PageRequest};
 use crate::queries::measurements::hash_revision;
 use crate::queries::{Duplicates, insert_skipping_stored, insert_statement};
 
@@ -104,10 +104,12 @@ pub async fn insert_log_messages(
     Ok(result.rows_affected())
 }
 
-/// Deletes the logs older than the retention window. Returns how many were deleted.
+/// Deletes the logs received longer ago than the retention window. Their age counts
+/// from the server's receipt, as the sensor's clock may be unset or far ahead. Returns
+/// how many were deleted.
 pub async fn delete_expired_logs(executor: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
     let result =
-        sqlx::query("DELETE FROM log WHERE creation_timestamp < now() - make_interval(days => $1)")
+        sqlx::query("DELETE FROM log WHERE receipt_timestamp < now() - make_interval(days => $1)")
             .bind(LOG_RETENTION_DAYS as i32)
             .execute(executor)
             .await?;
@@ -124,7 +126,8 @@ pub struct LogMessage {
     pub creation_timestamp: Timestamp,
 }
 
-/// A page of the sensor's log messages by creation time, ascending.
+/// A page of the sensor's log messages by creation time, ascending. A page that ends
+/// inside a run of equal timestamps holds the whole run (see `pages`).
 pub async fn read_log_messages(
     executor: impl PgExecutor<'_>,
     sensor_identifier: Identifier,
@@ -136,8 +139,17 @@ pub async fn read_log_messages(
             SELECT severity, subject, details, revision, creation_timestamp
             FROM log
             WHERE sensor_identifier = $1 AND creation_timestamp > $2
+                AND creation_timestamp <= coalesce(
+                    (
+                        SELECT creation_timestamp
+                        FROM log
+                        WHERE sensor_identifier = $1 AND creation_timestamp > $2
+                        ORDER BY creation_timestamp
+                        OFFSET $3 - 1 LIMIT 1
+                    ),
+                    'infinity'
+                )
             ORDER BY creation_timestamp, fingerprint
-            LIMIT $3
             "#,
         ),
         Direction::Previous => sqlx::query_as(
@@ -145,18 +157,26 @@ pub async fn read_log_messages(
             SELECT severity, subject, details, revision, creation_timestamp
             FROM log
             WHERE sensor_identifier = $1 AND creation_timestamp < $2
-            ORDER BY creation_timestamp DESC, fingerprint DESC
-            LIMIT $3
+                AND creation_timestamp >= coalesce(
+                    (
+                        SELECT creation_timestamp
+                        FROM log
+                        WHERE sensor_identifier = $1 AND creation_timestamp < $2
+                        ORDER BY creation_timestamp DESC
+                        OFFSET $3 - 1 LIMIT 1
+                    ),
+                    '-infinity'
+                )
+            ORDER BY creation_timestamp, fingerprint
             "#,
         ),
     };
-    let rows = query
+    query
         .bind(sensor_identifier)
         .bind(page.timestamp_bound())
         .bind(PAGE_SIZE)
         .fetch_all(executor)
-        .await?;
-    Ok(ascending(page.direction, rows))
+        .await
 }
 
 /// The sensor's warnings or errors of one subject, summarized.

@@ -8,7 +8,7 @@ use sqlx::{PgExecutor, PgPool, Row};
 
 use crate::domain::{Attribute, Identifier, Revision, Timestamp};
 use crate::limits::{AGGREGATION_WINDOW_DAYS, PAGE_SIZE};
-use crate::pages::{Direction, PageRequest, ascending};
+use crate::pages::{Direction, PageRequest};
 use crate::queries::{Duplicates, insert_skipping_stored, insert_statement};
 
 /// One measurement as received, validated, ready to store.
@@ -110,7 +110,8 @@ pub async fn insert_measurements(
 }
 
 /// A page of the sensor's measurements by creation time, ascending, as the JSON array
-/// of `{value, revision, creation_timestamp}` the REST API answers with.
+/// of `{value, revision, creation_timestamp}` the REST API answers with. A page that
+/// ends inside a run of equal timestamps holds the whole run (see `pages`).
 ///
 /// This is the API's hottest read, so the rows are written straight into the answer:
 /// each value is copied as the json text PostgreSQL checked when it was stored,
@@ -126,8 +127,17 @@ pub async fn read_measurement_page(
             SELECT value, revision, creation_timestamp
             FROM measurement
             WHERE sensor_identifier = $1 AND creation_timestamp > $2
+                AND creation_timestamp <= coalesce(
+                    (
+                        SELECT creation_timestamp
+                        FROM measurement
+                        WHERE sensor_identifier = $1 AND creation_timestamp > $2
+                        ORDER BY creation_timestamp
+                        OFFSET $3 - 1 LIMIT 1
+                    ),
+                    'infinity'
+                )
             ORDER BY creation_timestamp, fingerprint
-            LIMIT $3
             "#,
         ),
         Direction::Previous => sqlx::query(
@@ -135,8 +145,17 @@ pub async fn read_measurement_page(
             SELECT value, revision, creation_timestamp
             FROM measurement
             WHERE sensor_identifier = $1 AND creation_timestamp < $2
-            ORDER BY creation_timestamp DESC, fingerprint DESC
-            LIMIT $3
+                AND creation_timestamp >= coalesce(
+                    (
+                        SELECT creation_timestamp
+                        FROM measurement
+                        WHERE sensor_identifier = $1 AND creation_timestamp < $2
+                        ORDER BY creation_timestamp DESC
+                        OFFSET $3 - 1 LIMIT 1
+                    ),
+                    '-infinity'
+                )
+            ORDER BY creation_timestamp, fingerprint
             "#,
         ),
     };
@@ -148,7 +167,7 @@ pub async fn read_measurement_page(
         .await?;
     let mut json = Vec::with_capacity(2 + rows.len() * 128);
     json.push(b'[');
-    for (index, row) in ascending(page.direction, rows).iter().enumerate() {
+    for (index, row) in rows.iter().enumerate() {
         if index > 0 {
             json.push(b',');
         }
@@ -183,11 +202,18 @@ pub struct HourlyAverage {
 struct HourlyAverageRow {
     attribute: String,
     bucket_timestamp: DateTime<Utc>,
-    average: f64,
+    /// The exact average as numeric text; see `read_measurement_aggregates`.
+    average: String,
 }
 
 /// Per attribute, the hourly averages of the sensor's measurements of the aggregation
 /// window, sorted by time.
+///
+/// No stored value may make this fail (API.md). `avg` over float8 fails with an
+/// overflow where the squares it keeps (for the variance) or the sum pass 1.8e308, as
+/// for 1e200 and -1e200 in one hour, so the values are averaged as numeric, exact and
+/// about as fast. The average comes back as text, parsed here: converting it to float8
+/// in PostgreSQL fails where it lies below the smallest subnormal, which Rust rounds to 0.
 pub async fn read_measurement_aggregates(
     executor: impl PgExecutor<'_>,
     sensor_identifier: Identifier,
@@ -198,7 +224,7 @@ pub async fn read_measurement_aggregates(
             data_point.key AS attribute,
             to_timestamp(floor(extract(epoch FROM measurement.creation_timestamp) / 3600) * 3600)
                 AS bucket_timestamp,
-            avg(data_point.value::double precision) AS average
+            avg(data_point.value::numeric)::text AS average
         FROM measurement, json_each_text(measurement.value) AS data_point
         WHERE measurement.sensor_identifier = $1
             AND measurement.creation_timestamp > now() - make_interval(days => $2)
@@ -212,12 +238,16 @@ pub async fn read_measurement_aggregates(
     .await?;
     let mut aggregates: BTreeMap<String, Vec<HourlyAverage>> = BTreeMap::new();
     for row in rows {
+        let average = row
+            .average
+            .parse()
+            .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
         aggregates
             .entry(row.attribute)
             .or_default()
             .push(HourlyAverage {
                 bucket_timestamp: Timestamp::from_datetime(row.bucket_timestamp),
-                average: row.average,
+                average,
             });
     }
     Ok(aggregates)
