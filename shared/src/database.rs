@@ -27,6 +27,17 @@ pub enum Role {
 }
 
 impl Role {
+    /// How long a request waits for a pooled connection (connecting included) before
+    /// it fails: a REST client gets its 503 within a second while the database is
+    /// down, instead of waiting for sqlx's retries to give up; background work waits
+    /// longer, as its caller retries anyway.
+    pub const fn acquire_timeout(self) -> Duration {
+        match self {
+            Role::Route => Duration::from_secs(1),
+            Role::Topic | Role::Publisher | Role::Maintenance => DEFAULT_ACQUIRE_TIMEOUT,
+        }
+    }
+
     pub const fn statement_timeout(self) -> Duration {
         match self {
             Role::Route => Duration::from_secs(8),
@@ -61,15 +72,21 @@ pub fn connect_as(options: PgConnectOptions, max_connections: u32, role: Role) -
         ("plan_cache_mode", "force_generic_plan"),
         ("statement_timeout", statement_timeout.as_str()),
     ]);
-    connect_with(options, max_connections)
+    pool_with(options, max_connections, role.acquire_timeout())
 }
 
 /// A lazily connecting pool of `options`, such as those of another pool; see
 /// [`connect`].
 pub fn connect_with(options: PgConnectOptions, max_connections: u32) -> PgPool {
+    pool_with(options, max_connections, DEFAULT_ACQUIRE_TIMEOUT)
+}
+
+const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn pool_with(options: PgConnectOptions, max_connections: u32, acquire_timeout: Duration) -> PgPool {
     PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(acquire_timeout)
         // A ping at every checkout would add a round trip to every request. Only a
         // connection idle for a while is pinged: after a restart or failover of the
         // database every idle connection is dead, and without the ping each would fail

@@ -67,3 +67,17 @@ async fn a_connection_the_server_closed_while_idle_is_replaced_unseen(pool: PgPo
         .expect("the first query after the connection died succeeds");
     assert_ne!(first, second);
 }
+
+#[tokio::test]
+async fn a_route_fails_fast_while_the_database_is_down() {
+    // Nothing listens on port 1: every connection attempt is refused.
+    let pool = database::connect("postgres://nobody@127.0.0.1:1/none", 2).unwrap();
+    let started = std::time::Instant::now();
+    let error = sqlx::query("SELECT 1").execute(&pool).await.unwrap_err();
+    let waited = started.elapsed();
+    assert!(matches!(error, sqlx::Error::PoolTimedOut), "{error}");
+    // sqlx retries a refused connection until the acquire timeout: 1 s for routes (5 s
+    // before), so a REST client gets its 503 promptly. The margin is for a busy machine.
+    assert_eq!(Role::Route.acquire_timeout(), Duration::from_secs(1));
+    assert!(waited < Duration::from_secs(3), "waited {waited:?}");
+}
