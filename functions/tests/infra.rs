@@ -883,7 +883,10 @@ fn role_of_binary(binary: &str) -> Option<sensorium_shared::database::Role> {
     let root = infra().join("..");
     let source = ["functions", "iot"]
         .iter()
-        .map(|crate_directory| root.join(crate_directory).join(format!("src/bin/{binary}.rs")))
+        .map(|crate_directory| {
+            root.join(crate_directory)
+                .join(format!("src/bin/{binary}.rs"))
+        })
         .find_map(|path| std::fs::read_to_string(path).ok())
         .unwrap_or_else(|| panic!("no source for the binary {binary}"));
     if source.contains("serve_fallback") {
@@ -910,7 +913,9 @@ fn every_statement_ends_before_its_function_times_out() {
         let Some(role) = role_of_binary(&binary) else {
             continue;
         };
-        let timeout = function["Properties"]["Timeout"].as_u64().unwrap_or(default);
+        let timeout = function["Properties"]["Timeout"]
+            .as_u64()
+            .unwrap_or(default);
         let statement = role.statement_timeout().as_secs();
         assert!(
             statement < timeout,

@@ -27,14 +27,19 @@ async fn each_role_has_its_statement_timeout(pool: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn a_statement_over_its_timeout_is_cancelled(pool: PgPool) {
     // The route role's 8 s would make a slow test; the same option, shorter.
-    let options = (*pool.connect_options()).clone().options([("statement_timeout", "100ms")]);
+    let options = (*pool.connect_options())
+        .clone()
+        .options([("statement_timeout", "100ms")]);
     let ours = database::connect_with(options, 1);
     let error = sqlx::query("SELECT pg_sleep(5)")
         .execute(&ours)
         .await
         .unwrap_err();
     assert_eq!(
-        error.as_database_error().and_then(|error| error.code()).as_deref(),
+        error
+            .as_database_error()
+            .and_then(|error| error.code())
+            .as_deref(),
         Some("57014"),
         "{error}"
     );
