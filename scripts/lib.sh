@@ -7,6 +7,8 @@
 #   start_private_postgres             throwaway server for tests (fsync off), deleted on stop
 #   start_persistent_postgres DIR PORT server whose data stays in DIR (develop), PORT if free
 #   stop_private_postgres
+#   pause_private_postgres / resume_private_postgres  stop it, keeping its data; start it
+#                                      again as before (scripts/fault-injection)
 #   start_private_mosquitto [PORT [DIR]] PORT if free, else any free port; state kept in DIR
 #   stop_private_mosquitto
 #   start_moto                         moto's server, standing in for AWS IoT Core's API
@@ -21,7 +23,8 @@ readonly DATABASE_NAME=sensorium
 
 # What this shell started. Values inherited from a parent script describe the parent's
 # services, which are not ours to stop.
-unset PRIVATE_POSTGRES_DATA PRIVATE_POSTGRES_RUN MOSQUITTO_TEMPORARY_DIR MOSQUITTO_PID MOSQUITTO_PORT
+unset PRIVATE_POSTGRES_DATA PRIVATE_POSTGRES_RUN PRIVATE_POSTGRES_LOG PRIVATE_POSTGRES_OPTIONS
+unset MOSQUITTO_TEMPORARY_DIR MOSQUITTO_PID MOSQUITTO_PORT
 unset MOTO_DIR MOTO_PID MOTO_PORT
 
 # Queries are checked at compile time against the committed `.sqlx/` data, never against
@@ -248,8 +251,11 @@ start_postgres_server() {
     for attempt in 1 2 3; do
         port=$(find_free_port "$port")
         say "starting private PostgreSQL on port $port"
+        # Kept for resume_private_postgres.
+        PRIVATE_POSTGRES_LOG=$log
+        PRIVATE_POSTGRES_OPTIONS="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$run -c max_connections=300 $options"
         if as_postgres "$PG_BIN_DIR/pg_ctl" start --wait --silent --pgdata="$data" --log="$log" \
-            -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$run -c max_connections=300 $options"; then
+            -o "$PRIVATE_POSTGRES_OPTIONS"; then
             break
         fi
         # Most likely another process took the port between our look and the bind.
@@ -313,6 +319,20 @@ start_persistent_postgres() {
     start_postgres_server "$data" "$run" "$log" "$port" ""
 }
 
+# Stops the server started above (fast: sessions are ended), keeping its data.
+pause_private_postgres() {
+    as_postgres "$PG_BIN_DIR/pg_ctl" stop --wait --silent --mode=fast --pgdata="$PRIVATE_POSTGRES_DATA"
+}
+
+# Starts the server paused above again, on the same port with the same settings; a
+# server that runs already is left alone.
+resume_private_postgres() {
+    if ! postgres_is_running "$PRIVATE_POSTGRES_DATA"; then
+        as_postgres "$PG_BIN_DIR/pg_ctl" start --wait --silent --pgdata="$PRIVATE_POSTGRES_DATA" \
+            --log="$PRIVATE_POSTGRES_LOG" -o "$PRIVATE_POSTGRES_OPTIONS"
+    fi
+}
+
 # Stops the server started above, if it still runs, and removes what was temporary.
 # Returns non-zero (without exiting) if it could not, so a cleanup trap goes on.
 stop_private_postgres() {
@@ -328,7 +348,7 @@ stop_private_postgres() {
     if [[ -n $run ]]; then
         rm -rf "$run"
     fi
-    unset PRIVATE_POSTGRES_DATA PRIVATE_POSTGRES_RUN
+    unset PRIVATE_POSTGRES_DATA PRIVATE_POSTGRES_RUN PRIVATE_POSTGRES_LOG PRIVATE_POSTGRES_OPTIONS
 }
 
 # --- Mosquitto -------------------------------------------------------------------------
