@@ -29,11 +29,11 @@ pub enum Role {
 impl Role {
     /// How long a request waits for a pooled connection (connecting included) before
     /// it fails: a REST client gets its 503 within a second while the database is
-    /// down, instead of waiting for sqlx's retries to give up; background work waits
-    /// longer, as its caller retries anyway.
+    /// down, instead of waiting for sqlx's retries to give up (5 s); background work
+    /// waits longer, as its caller retries anyway.
     pub const fn acquire_timeout(self) -> Duration {
         match self {
-            Role::Route => Duration::from_secs(1),
+            Role::Route => Duration::from_millis(900),
             Role::Topic | Role::Publisher | Role::Maintenance => DEFAULT_ACQUIRE_TIMEOUT,
         }
     }

@@ -76,8 +76,9 @@ async fn a_route_fails_fast_while_the_database_is_down() {
     let error = sqlx::query("SELECT 1").execute(&pool).await.unwrap_err();
     let waited = started.elapsed();
     assert!(matches!(error, sqlx::Error::PoolTimedOut), "{error}");
-    // sqlx retries a refused connection until the acquire timeout: 1 s for routes (5 s
-    // before), so a REST client gets its 503 promptly. The margin is for a busy machine.
-    assert_eq!(Role::Route.acquire_timeout(), Duration::from_secs(1));
+    // sqlx retries a refused connection until the acquire timeout: under a second for
+    // routes (5 s before), so a REST client gets its 503 promptly. The margin is for a
+    // busy machine.
+    assert!(Role::Route.acquire_timeout() < Duration::from_secs(1));
     assert!(waited < Duration::from_secs(3), "waited {waited:?}");
 }
