@@ -15,8 +15,10 @@ use crate::domain::Password;
 use crate::error::Error;
 
 /// Hashes that may wait for each running one. A hash takes 20 to 50 ms, so a request
-/// let in waits at most a few hundred: a login stays usable while a flood is refused.
-const WAITING_HASHES_PER_RUNNING: usize = 4;
+/// let in waits at most about 400: a login stays usable while a flood is refused. On
+/// two cores (one hashing) that admits the 8 concurrent logins of `./scripts/bench
+/// rest`, and refuses most of its 64 concurrent sign-ups.
+const WAITING_HASHES_PER_RUNNING: usize = 8;
 
 /// Hashes running at once: every core but one, so one core stays for everything else.
 static HASHING: LazyLock<HashingGate> = LazyLock::new(|| {

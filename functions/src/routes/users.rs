@@ -99,11 +99,12 @@ pub async fn create_session(
     };
     // No connection is held while hashing: a flood of logins must not take the pool
     // from the routes that need no hash.
-    if !passwords::verify_password(credentials.password, attempt.password_hash).await? {
+    let verified = passwords::verify_password(credentials.password, attempt.password_hash).await;
+    if let Ok(false) = verified {
         return Err(Error::Unauthorized);
     }
-    let access_token = AccessToken::generate();
-    let expiration_timestamp = expiration_timestamp(&state);
+    // Only a wrong password is a failure: an attempt refused by a full hashing queue
+    // (or failed otherwise) checked nothing, and must not lock the user out.
     let mut connection = state.pool.acquire().await?;
     users::forgive_login_attempt(
         &mut *connection,
@@ -111,6 +112,9 @@ pub async fn create_session(
         attempt.attempt_timestamp,
     )
     .await?;
+    verified?;
+    let access_token = AccessToken::generate();
+    let expiration_timestamp = expiration_timestamp(&state);
     sessions::create_session(
         &mut *connection,
         &access_token,
