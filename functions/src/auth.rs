@@ -1,8 +1,9 @@
-//! Authentication (a bearer token of a known session) and authorization (permission
-//! on a network), checked in the contract's order: 401, then 404, then 403.
+//! Authentication (a bearer token of a valid session: known, not expired, not
+//! revoked) and authorization (permission on a network), checked in the contract's
+//! order: 401, then 404, then 403.
 
 use sensorium_shared::Error;
-use sensorium_shared::domain::{AccessToken, Identifier};
+use sensorium_shared::domain::{AccessToken, Identifier, Timestamp};
 use sensorium_shared::queries::sessions::{self, Access};
 use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
@@ -46,14 +47,30 @@ pub async fn authenticate(
             connection,
         });
     }
-    let user_identifier = sessions::read_session_user(&mut *connection, &access_token)
+    let session = sessions::read_session(&mut *connection, &access_token)
         .await?
         .ok_or(Error::Unauthorized)?;
-    state.access_cache.insert(key, user_identifier);
+    state
+        .access_cache
+        .insert(key, session.user_identifier, session.expiration_timestamp);
     Ok(Authorized {
-        user_identifier,
+        user_identifier: session.user_identifier,
         connection,
     })
+}
+
+/// Ends the session of the request's token (logout): 401 if it is not valid. Its
+/// decisions leave this process's access cache at once; other processes' caches
+/// forget them within their time to live.
+pub async fn revoke(state: &AppState, authorization: &Authorization) -> Result<(), Error> {
+    let access_token = authorization.access_token()?;
+    let revoked = sessions::delete_session(&state.pool, &access_token).await?;
+    state.access_cache.remove_token(&access_token.hash());
+    if revoked {
+        Ok(())
+    } else {
+        Err(Error::Unauthorized)
+    }
 }
 
 /// The user of the request, who has permission on the existing network.
@@ -107,23 +124,27 @@ async fn authorize(
         sensor_identifier,
     )
     .await?;
-    let user_identifier = check(access, sensor_identifier.is_some())?;
-    state.access_cache.insert(key, user_identifier);
+    let (user_identifier, expiration_timestamp) = check(access, sensor_identifier.is_some())?;
+    state
+        .access_cache
+        .insert(key, user_identifier, expiration_timestamp);
     Ok(Authorized {
         user_identifier,
         connection,
     })
 }
 
-fn check(access: Access, needs_sensor: bool) -> Result<Identifier, Error> {
+/// The user of a token that passed the checks, and when the token expires.
+fn check(access: Access, needs_sensor: bool) -> Result<(Identifier, Timestamp), Error> {
     let user_identifier = access.user_identifier.ok_or(Error::Unauthorized)?;
+    let expiration_timestamp = access.expiration_timestamp.ok_or(Error::Unauthorized)?;
     if !access.network_exists || (needs_sensor && !access.sensor_exists) {
         return Err(Error::NotFound);
     }
     if !access.permitted {
         return Err(Error::Forbidden);
     }
-    Ok(user_identifier)
+    Ok((user_identifier, expiration_timestamp))
 }
 
 #[cfg(test)]
@@ -159,9 +180,15 @@ mod tests {
     fn checks_go_unauthorized_then_not_found_then_forbidden() {
         let identifier = Identifier::new();
         let user = Some(identifier);
-        let status = |user_identifier, network_exists, sensor_exists, permitted, needs_sensor| {
+        let expiration = Timestamp::now();
+        let status = |user_identifier: Option<Identifier>,
+                      network_exists,
+                      sensor_exists,
+                      permitted,
+                      needs_sensor| {
             let access = Access {
                 user_identifier,
+                expiration_timestamp: user_identifier.map(|_| expiration),
                 network_exists,
                 sensor_exists,
                 permitted,
@@ -172,6 +199,9 @@ mod tests {
         assert_eq!(status(user, false, false, false, false), Err(404));
         assert_eq!(status(user, true, false, false, true), Err(404));
         assert_eq!(status(user, true, false, false, false), Err(403));
-        assert_eq!(status(user, true, true, true, true), Ok(identifier));
+        assert_eq!(
+            status(user, true, true, true, true),
+            Ok((identifier, expiration))
+        );
     }
 }

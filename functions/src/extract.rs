@@ -14,8 +14,14 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 /// A JSON object of at most `MAXIMUM_BODY_SIZE` bytes (the limit is a layer of every
-/// router), deserialized into `T`: not JSON, not an object, invalid values, unknown
-/// fields (`T` denies them) and U+0000 in any string are 400.
+/// router), deserialized into `T`: a request that does not say `Content-Type:
+/// application/json`, not JSON, not an object, invalid values, unknown fields (`T`
+/// denies them) and U+0000 in any string are 400.
+///
+/// The content type is required because a browser posts a form or `text/plain` to
+/// another site without asking it first, but sends `application/json` only after a
+/// CORS preflight that this API never grants: a page elsewhere cannot make a
+/// visitor's browser create users, log in or change sensors.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
@@ -23,6 +29,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = Error;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Error> {
+        if !is_json(request.headers().get(header::CONTENT_TYPE)) {
+            return Err(Error::bad_request(
+                "the body's Content-Type is not application/json",
+            ));
+        }
         let bytes =
             Bytes::from_request(request, state)
                 .await
@@ -61,6 +72,16 @@ fn holds_nul(bytes: &[u8]) -> bool {
     }
     bytes.windows(6).any(|window| window == b"\\u0000")
         && serde_json::from_slice(bytes).is_ok_and(|value| value_holds_nul(&value))
+}
+
+/// Whether a `Content-Type` is `application/json`, with parameters (`; charset=utf-8`)
+/// or without; media types are case-insensitive (RFC 9110, section 8.3.1).
+fn is_json(content_type: Option<&HeaderValue>) -> bool {
+    let Some(Ok(value)) = content_type.map(HeaderValue::to_str) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default();
+    essence.trim().eq_ignore_ascii_case("application/json")
 }
 
 /// Path parameters deserialized into `T`; a malformed identifier is 400.
@@ -124,3 +145,31 @@ pub struct SensorPath {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoQuery {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_application_json_is_a_json_content_type() {
+        for value in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/json;charset=UTF-8",
+        ] {
+            assert!(is_json(Some(&HeaderValue::from_static(value))), "{value}");
+        }
+        for value in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/jsonp",
+            "application/json-seq",
+            "",
+        ] {
+            assert!(!is_json(Some(&HeaderValue::from_static(value))), "{value}");
+        }
+        assert!(!is_json(None));
+    }
+}

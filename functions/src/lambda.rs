@@ -78,6 +78,7 @@ where
     Fut: Future<Output = Result<AppState, lambda_http::Error>>,
 {
     let pool = start(Role::Route).await?;
+    let token_lifetime = init(settings::token_lifetime()).await?;
     // In the cloud the publisher function sweeps the outbox on its schedule, and when
     // a message on its queue asks for a sweep.
     let outbox: Arc<dyn OutboxTrigger> = match settings::publish_queue_url() {
@@ -87,7 +88,8 @@ where
         )),
         None => Arc::new(ScheduledOnly),
     };
-    let state = AppState::new(pool, Deployment::from_env(), outbox);
+    let state =
+        AppState::new(pool, Deployment::from_env(), outbox).with_token_lifetime(token_lifetime);
     let state = init(complete(state).await).await?;
     let router = routes::function_router(function, state)
         .ok_or_else(|| format!("no route function is named {function}"))?;

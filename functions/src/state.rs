@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use sensorium_shared::credentials::{CredentialsProvider, NoCredentials};
+use sensorium_shared::limits::DEFAULT_TOKEN_LIFETIME_DAYS;
 use sensorium_shared::publisher::OutboxTrigger;
 use sensorium_shared::settings::Deployment;
 use sqlx::PgPool;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub access_cache: Arc<AccessCache>,
     /// Issues and revokes sensors' broker credentials; [`NoCredentials`] unless set.
     pub credentials: Arc<dyn CredentialsProvider>,
+    /// How long the access tokens issued here work; 30 days unless set.
+    pub token_lifetime: TimeDelta,
 }
 
 impl AppState {
@@ -33,7 +36,14 @@ impl AppState {
             outbox,
             access_cache: Arc::new(AccessCache::new(ACCESS_CACHE_TIME_TO_LIVE)),
             credentials: Arc::new(NoCredentials),
+            token_lifetime: TimeDelta::days(DEFAULT_TOKEN_LIFETIME_DAYS),
         }
+    }
+
+    /// The state issuing access tokens that work for `lifetime`.
+    pub fn with_token_lifetime(mut self, lifetime: TimeDelta) -> Self {
+        self.token_lifetime = lifetime;
+        self
     }
 
     /// The state with `provider` issuing sensors' broker credentials.

@@ -1,7 +1,7 @@
 //! The one error type of the REST API and its one mapping to `{"details": …}`
 //! responses. Causes of 5xx errors are logged, never sent to the client.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::credentials::CredentialsError;
@@ -25,12 +25,20 @@ pub enum Error {
     Conflict,
     #[error("payload too large")]
     PayloadTooLarge,
+    /// The client is throttled (too many failed logins) for this many more seconds.
+    #[error("too many requests; retry after {retry_after_seconds} s")]
+    TooManyRequests { retry_after_seconds: u64 },
     /// The deployment lacks what the route needs (a broker that manages credentials).
     #[error("not implemented")]
     NotImplemented,
     /// A dependency (the database) is unreachable or overloaded; retrying may succeed.
     #[error("service unavailable")]
     Unavailable(#[source] Cause),
+    /// This process has more work of a bounded kind (password hashing) queued than it
+    /// can finish soon; refused at once, so that the queue cannot grow without end.
+    /// Expected under a flood, so not logged as an error.
+    #[error("overloaded: {0}")]
+    Overloaded(&'static str),
     #[error("internal error")]
     Internal(#[source] Cause),
 }
@@ -53,8 +61,9 @@ impl Error {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -130,15 +139,34 @@ pub fn is_transient(error: &sqlx::Error) -> bool {
     }
 }
 
+/// Seconds an overloaded process asks clients to wait: a queue of hashes drains in
+/// well under that.
+const OVERLOADED_RETRY_AFTER_SECONDS: u64 = 1;
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        let retry_after = match &self {
+            Self::TooManyRequests {
+                retry_after_seconds,
+            } => Some(*retry_after_seconds),
+            Self::Overloaded(_) => Some(OVERLOADED_RETRY_AFTER_SECONDS),
+            _ => None,
+        };
+        if let Self::Overloaded(_) = self {
+            tracing::warn!(error = %self, status = status.as_u16(), "request refused");
+        } else if status.is_server_error() {
             tracing::error!(error = %ErrorChain(&self), status = status.as_u16(), "request failed");
         } else {
             tracing::debug!(error = %self, status = status.as_u16(), "request refused");
         }
-        error_response(status)
+        let mut response = error_response(status);
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -188,6 +216,14 @@ mod tests {
             (Error::MethodNotAllowed, 405, "Method Not Allowed"),
             (Error::Conflict, 409, "Conflict"),
             (Error::PayloadTooLarge, 413, "Payload Too Large"),
+            (
+                Error::TooManyRequests {
+                    retry_after_seconds: 7,
+                },
+                429,
+                "Too Many Requests",
+            ),
+            (Error::Overloaded("hashing"), 503, "Service Unavailable"),
             (Error::NotImplemented, 501, "Not Implemented"),
         ];
         for (error, status, details) in cases {
@@ -198,6 +234,19 @@ mod tests {
                 serde_json::json!({ "details": details })
             );
         }
+    }
+
+    #[test]
+    fn throttled_and_overloaded_answers_say_when_to_retry() {
+        let throttled = Error::TooManyRequests {
+            retry_after_seconds: 7,
+        }
+        .into_response();
+        assert_eq!(throttled.headers()[header::RETRY_AFTER], "7");
+        let overloaded = Error::Overloaded("hashing").into_response();
+        assert_eq!(overloaded.headers()[header::RETRY_AFTER], "1");
+        let unavailable = Error::from(sqlx::Error::PoolTimedOut).into_response();
+        assert!(!unavailable.headers().contains_key(header::RETRY_AFTER));
     }
 
     #[tokio::test]

@@ -29,3 +29,10 @@ pub const AGGREGATION_WINDOW_DAYS: i64 = 28;
 pub const BUCKET_SECONDS: i64 = 4 * 60 * 60;
 /// Logs received longer ago than this are deleted by the retention job.
 pub const LOG_RETENTION_DAYS: i64 = 8 * 7;
+/// How long an access token works after it was issued, unless the deployment says
+/// otherwise (`TOKEN_LIFETIME_DAYS`).
+pub const DEFAULT_TOKEN_LIFETIME_DAYS: i64 = 30;
+/// Wrong passwords for one user name within the window after which logins of that
+/// name answer 429 until the window has passed.
+pub const LOGIN_FAILURE_LIMIT: i32 = 10;
+pub const LOGIN_FAILURE_WINDOW_SECONDS: i64 = 15 * 60;

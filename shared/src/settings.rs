@@ -46,6 +46,23 @@ pub fn database_max_connections(default: u32) -> Result<u32, SettingsError> {
     }
 }
 
+/// `TOKEN_LIFETIME_DAYS`: how long an access token works after it was issued, a
+/// whole number of days from 1 to 3650; 30 unless set (API.md).
+pub fn token_lifetime() -> Result<chrono::TimeDelta, SettingsError> {
+    let days = match optional("TOKEN_LIFETIME_DAYS") {
+        None => crate::limits::DEFAULT_TOKEN_LIFETIME_DAYS,
+        Some(value) => value
+            .parse()
+            .ok()
+            .filter(|days| (1..=3650).contains(days))
+            .ok_or_else(|| SettingsError::Invalid {
+                name: "TOKEN_LIFETIME_DAYS",
+                reason: "expected a whole number of days from 1 to 3650".into(),
+            })?,
+    };
+    Ok(chrono::TimeDelta::days(days))
+}
+
 /// `MQTT_URL`: `mqtt://[user:password@]host:port`, `mqtts://` for TLS.
 pub fn mqtt_url() -> Result<url::Url, SettingsError> {
     let value = optional("MQTT_URL").ok_or(SettingsError::Missing("MQTT_URL"))?;

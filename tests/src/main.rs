@@ -1,6 +1,7 @@
 //! `harness [serve | bridge | migrate | seed | create-queues | redrive]`: runs the local
 //! harness (the default); runs only the bridge, to the topic queues; applies the
-//! migrations to `DATABASE_URL`; loads example data into an empty database; creates
+//! migrations to `DATABASE_URL`; loads example data into an empty database (only one
+//! `./scripts/develop` started itself: see [`SEED_GUARD`]); creates
 //! the topic queues and their dead-letter queues (on an SQS emulator, say); or moves
 //! the dead-letter queues' messages back to the topic queues.
 
@@ -13,8 +14,13 @@ use sensorium_harness::mqtt::MqttOptions;
 use sensorium_harness::queues::{self, TopicQueues};
 use sensorium_shared::{database, settings, telemetry};
 
-const USAGE: &str =
-    "usage: harness [serve | bridge | migrate | seed | create-queues [PREFIX] | redrive]";
+const USAGE: &str = "usage: harness [serve | bridge | migrate | seed --private-database | create-queues [PREFIX] | redrive]";
+
+/// What `seed` must be given: the example account's password is published (it is
+/// printed, and in the code), so it may only go into a private database that
+/// `./scripts/develop` started itself, never into one a `DATABASE_URL` names, which
+/// may be shared or deployed.
+const SEED_GUARD: &str = "--private-database";
 
 /// Receives before a message of `create-queues`' queues goes to its dead-letter queue.
 const MAX_RECEIVE_COUNT: u32 = 5;
@@ -67,6 +73,11 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some("seed") => {
+            anyhow::ensure!(
+                arguments.next().as_deref() == Some(SEED_GUARD),
+                "the example account has a published password: harness seed loads it only \
+                 into the private database ./scripts/develop starts ({SEED_GUARD})"
+            );
             let broker = settings::mqtt_url()?;
             let mqtt = MqttOptions::from_url(&broker, &settings::mqtt_client_id())?;
             let credentials = sensorium_harness::server::credentials_provider(&mqtt)?;

@@ -12,6 +12,7 @@ use sensorium_shared::domain::{
     AccessToken, Attribute, Identifier, NetworkName, Password, Revision, SensorName, Severity,
     Timestamp, UserName,
 };
+use sensorium_shared::limits::DEFAULT_TOKEN_LIFETIME_DAYS;
 use sensorium_shared::passwords;
 use sensorium_shared::queries::Duplicates;
 use sensorium_shared::queries::logs::{NewLogMessage, insert_log_messages};
@@ -54,7 +55,16 @@ pub async fn run(
         &password_hash,
     )
     .await?;
-    sessions::create_session(&mut *transaction, &access_token, user_identifier).await?;
+    let expiration_timestamp = Timestamp::from_datetime(
+        Timestamp::now().as_datetime() + chrono::TimeDelta::days(DEFAULT_TOKEN_LIFETIME_DAYS),
+    );
+    sessions::create_session(
+        &mut *transaction,
+        &access_token,
+        user_identifier,
+        expiration_timestamp,
+    )
+    .await?;
     networks::create_network(
         &mut *transaction,
         network_identifier,

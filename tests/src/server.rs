@@ -28,6 +28,7 @@ const RETENTION_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 pub async fn run(pool: PgPool) -> anyhow::Result<()> {
     let address = settings::http_address()?;
+    let token_lifetime = settings::token_lifetime()?;
     let mqtt = MqttOptions::from_url(&settings::mqtt_url()?, &settings::mqtt_client_id())?;
     let listener = TcpListener::bind(address)
         .await
@@ -36,7 +37,8 @@ pub async fn run(pool: PgPool) -> anyhow::Result<()> {
     let queues = TopicQueues::from_env().await?;
     let background = spawn_background(pool.clone(), mqtt, queues)?;
     let state = AppState::new(pool, Deployment::from_env(), background.outbox.clone())
-        .with_credentials(credentials);
+        .with_credentials(credentials)
+        .with_token_lifetime(token_lifetime);
     tracing::info!(%address, "serving HTTP");
     let served = serve(listener, state).await;
     drop(background);

@@ -25,6 +25,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/status", "status"),
     ("POST", "/users", "users"),
     ("POST", "/authentication", "users"),
+    ("DELETE", "/authentication", "users"),
     ("POST", "/networks", "networks"),
     ("GET", "/networks", "networks"),
     ("GET", "/networks/{network_identifier}", "networks"),

@@ -1,5 +1,6 @@
 //! Users and their password hashes.
 
+use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgExecutor;
 
 use crate::domain::{Identifier, UserName};
@@ -20,25 +21,99 @@ pub async fn create_user(
     Ok(())
 }
 
+/// A login attempt let through the throttle: the user, their password hash, and the
+/// time the attempt was recorded under among the user's failures.
 #[derive(Debug, sqlx::FromRow)]
-pub struct UserCredentials {
+pub struct LoginAttempt {
     pub user_identifier: Identifier,
     pub password_hash: String,
+    pub attempt_timestamp: DateTime<Utc>,
 }
 
-/// The identifier and password hash of the user named `user_name`, if there is one.
-pub async fn read_user_credentials(
+/// Records a login attempt of the user named `user_name` as a failure, unless the user
+/// has `limit` failures within `window` already: then, or if there is no such user,
+/// `None`. Counting the attempt before its password is checked makes concurrent
+/// guesses count too; [`forgive_login_attempt`] takes it back once the password
+/// matched. Attempts older than the window are dropped on the way, so the array holds
+/// at most `limit` times.
+pub async fn create_login_attempt(
     executor: impl PgExecutor<'_>,
     user_name: &UserName,
-) -> Result<Option<UserCredentials>, sqlx::Error> {
+    limit: i32,
+    window: TimeDelta,
+) -> Result<Option<LoginAttempt>, sqlx::Error> {
+    // The conditions read the row's own column, so a concurrent attempt on the same
+    // user is seen: PostgreSQL re-evaluates them on the row version it waited for.
     sqlx::query_as(
         r#"
-        SELECT identifier AS user_identifier, password_hash
+        UPDATE "user"
+        SET login_failure_timestamps = ARRAY(
+                SELECT attempt FROM unnest(login_failure_timestamps) AS attempt
+                WHERE attempt > now() - $3
+                ORDER BY attempt
+            ) || clock_timestamp()
+        WHERE name = $1
+            AND (
+                SELECT count(*) FROM unnest(login_failure_timestamps) AS attempt
+                WHERE attempt > now() - $3
+            ) < $2
+        RETURNING
+            identifier AS user_identifier,
+            password_hash,
+            login_failure_timestamps[cardinality(login_failure_timestamps)] AS attempt_timestamp
+        "#,
+    )
+    .bind(user_name)
+    .bind(limit)
+    .bind(window)
+    .fetch_optional(executor)
+    .await
+}
+
+/// Why [`create_login_attempt`] let nothing through: `None` when there is no user named
+/// `user_name`, else the seconds until the user's failures within `window` drop below
+/// `limit` (at least 1).
+pub async fn read_login_retry_after(
+    executor: impl PgExecutor<'_>,
+    user_name: &UserName,
+    limit: i32,
+    window: TimeDelta,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        r#"
+        SELECT greatest(1, ceil(extract(epoch FROM (
+            SELECT attempt FROM unnest(login_failure_timestamps) AS attempt
+            WHERE attempt > now() - $3
+            ORDER BY attempt DESC
+            OFFSET $2 - 1 LIMIT 1
+        ) + $3 - now())))::bigint
         FROM "user"
         WHERE name = $1
         "#,
     )
     .bind(user_name)
+    .bind(limit)
+    .bind(window)
     .fetch_optional(executor)
     .await
+}
+
+/// Takes back a login attempt whose password matched: it was no failure.
+pub async fn forgive_login_attempt(
+    executor: impl PgExecutor<'_>,
+    user_identifier: Identifier,
+    attempt_timestamp: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        r#"
+        UPDATE "user"
+        SET login_failure_timestamps = array_remove(login_failure_timestamps, $2)
+        WHERE identifier = $1
+        "#,
+    )
+    .bind(user_identifier)
+    .bind(attempt_timestamp)
+    .execute(executor)
+    .await?;
+    Ok(())
 }

@@ -36,12 +36,17 @@ impl TestApp {
         outbox: Arc<dyn OutboxTrigger>,
         credentials: Arc<dyn CredentialsProvider>,
     ) -> Self {
-        let deployment = Deployment {
-            environment: "test".into(),
-            commit_sha: "0123abc".into(),
-            branch_name: "main".into(),
+        let state = AppState {
+            outbox,
+            ..Self::state(pool)
         };
-        let state = AppState::new(pool.clone(), deployment, outbox).with_credentials(credentials);
+        Self::spawn_state(state.with_credentials(credentials)).await
+    }
+
+    /// The harness's HTTP server with `state`: another instance when given the pool of
+    /// one running already.
+    pub async fn spawn_state(state: AppState) -> Self {
+        let pool = state.pool.clone();
         let address = sensorium_harness::server::spawn_http("127.0.0.1:0".parse().unwrap(), state)
             .await
             .expect("the harness binds a free port");
@@ -50,6 +55,17 @@ impl TestApp {
             pool,
             client: reqwest::Client::new(),
         }
+    }
+
+    /// The state [`TestApp::spawn`] serves, for a test to change before
+    /// [`TestApp::spawn_state`].
+    pub fn state(pool: PgPool) -> AppState {
+        let deployment = Deployment {
+            environment: "test".into(),
+            commit_sha: "0123abc".into(),
+            branch_name: "main".into(),
+        };
+        AppState::new(pool, deployment, Arc::new(ScheduledOnly))
     }
 
     pub fn url(&self, path: &str) -> String {
