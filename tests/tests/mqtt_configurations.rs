@@ -49,7 +49,7 @@ async fn receive_retained(url: &url::Url, sensor_identifier: Identifier) -> (boo
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn a_sensor_that_subscribes_later_receives_its_newest_configuration_retained(pool: PgPool) {
     let sensor_identifier = create_sensor(&pool).await;
-    let mqtt = spawn_mqtt(pool.clone(), &broker_url()).await;
+    // Both before the outbox runs, so that no sweep can come between them.
     create_configuration(&pool, sensor_identifier, json!({"interval": 60})).await;
     create_configuration(
         &pool,
@@ -57,6 +57,7 @@ async fn a_sensor_that_subscribes_later_receives_its_newest_configuration_retain
         json!({"interval": 30, "nested": [1, {"a": null}]}),
     )
     .await;
+    let mqtt = spawn_mqtt(pool.clone(), &broker_url()).await;
     mqtt.outbox.wake().await;
     // Revision 0 was superseded before it went out: only the newest is sent.
     let published = eventually(Duration::from_secs(10), || async {
