@@ -2,7 +2,7 @@
 //! revoked) and authorization (permission on a network), checked in the contract's
 //! order: 401, then 404, then 403.
 
-use sensorium_shared::Error;
+use crate::error::Error;
 use sensorium_shared::domain::{AccessToken, Identifier, Timestamp};
 use sensorium_shared::queries::sessions::{self, Access};
 use sqlx::Postgres;

@@ -4,11 +4,11 @@
 
 use std::convert::Infallible;
 
+use crate::error::Error;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
-use sensorium_shared::Error;
 use sensorium_shared::domain::Identifier;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;

@@ -13,6 +13,7 @@ use sensorium_shared::telemetry;
 use sqlx::PgPool;
 
 use crate::cloud::{self, SqsOutboxTrigger, SqsQueue};
+use crate::routes::RouteFunction;
 use crate::topics::Topic;
 use crate::{AppState, routes};
 
@@ -63,14 +64,14 @@ pub async fn start(role: Role) -> Result<PgPool, lambda_runtime::Error> {
 }
 
 /// Runs the route function `function` under `lambda_http`.
-pub async fn serve_routes(function: &str) -> Result<(), lambda_http::Error> {
+pub async fn serve_routes(function: RouteFunction) -> Result<(), lambda_http::Error> {
     serve_routes_with(function, |state| async { Ok(state) }).await
 }
 
 /// [`serve_routes`] with the state completed by `complete` (adapters a single
 /// function needs, such as the credentials provider) once telemetry is up.
 pub async fn serve_routes_with<F, Fut>(
-    function: &str,
+    function: RouteFunction,
     complete: F,
 ) -> Result<(), lambda_http::Error>
 where
@@ -91,9 +92,7 @@ where
     let state =
         AppState::new(pool, Deployment::from_env(), outbox).with_token_lifetime(token_lifetime);
     let state = init(complete(state).await).await?;
-    let router = routes::function_router(function, state)
-        .ok_or_else(|| format!("no route function is named {function}"))?;
-    lambda_http::run(router).await
+    lambda_http::run(routes::function_router(function, state)).await
 }
 
 /// Runs the `$default` route's function: the contract's JSON 404 and 405 for what

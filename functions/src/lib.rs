@@ -5,6 +5,7 @@
 pub mod access_cache;
 pub mod auth;
 pub mod cloud;
+pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod lambda;

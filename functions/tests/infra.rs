@@ -123,7 +123,11 @@ fn the_http_api_declares_exactly_the_route_table() {
     let served: BTreeSet<_> = sensorium_functions::routes::ROUTES
         .iter()
         .map(|(method, path, function)| {
-            (method.to_string(), path.to_string(), function.to_string())
+            (
+                method.to_string(),
+                path.to_string(),
+                function.name().to_owned(),
+            )
         })
         .collect();
     assert_eq!(declared, served);

@@ -7,10 +7,8 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use proptest::prelude::*;
-use sensorium_functions::topics::elements::{
-    Element, Heartbeat, LogMessage, Measurement, parse_elements,
-};
 use sensorium_functions::topics::envelope;
+use sensorium_functions::topics::{Element, Heartbeat, LogMessage, Measurement, parse_elements};
 use sensorium_shared::domain::{Attribute, Revision, Severity, Timestamp};
 use serde_json::json;
 

@@ -20,7 +20,7 @@ async fn the_status_function_answers_a_lambda_request() {
         branch_name: "release".into(),
     };
     let state = AppState::new(pool, deployment, Arc::new(ScheduledOnly));
-    let router = routes::function_router("status", state).unwrap();
+    let router = routes::function_router(routes::RouteFunction::Status, state);
     let request = lambda_http::http::Request::get("/status")
         .body(lambda_http::Body::Empty)
         .unwrap();

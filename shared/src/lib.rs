@@ -1,7 +1,8 @@
 //! What every Sensorium function shares: the domain types of the contract, parsed at
-//! the boundary; the PostgreSQL queries; the error type and its one mapping to HTTP
-//! responses; settings from the environment; telemetry; and the traits behind which
-//! the cloud edges sit.
+//! the boundary; the PostgreSQL queries and how their errors are judged; settings
+//! from the environment; telemetry; and the traits behind which the cloud edges sit.
+//! Nothing here speaks HTTP: the REST API's errors and responses live in
+//! `sensorium-functions`.
 
 pub mod credentials;
 pub mod database;
@@ -17,5 +18,3 @@ pub mod settings;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
-
-pub use error::Error;

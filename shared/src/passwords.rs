@@ -12,7 +12,22 @@ use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use tokio::sync::Semaphore;
 
 use crate::domain::Password;
-use crate::error::Error;
+
+/// Why no hash was made or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordError {
+    /// More hashes are running and waiting than may (a flood); retry in a moment.
+    #[error("the password hashing queue is full")]
+    Overloaded,
+    #[error("password hashing failed")]
+    Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl PasswordError {
+    fn failed(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Failed(cause.into())
+    }
+}
 
 /// Hashes that may wait for each running one. A hash takes 20 to 50 ms, so a request
 /// let in waits at most about 400: a login stays usable while a flood is refused. On
@@ -43,15 +58,15 @@ impl HashingGate {
 
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> Result<T, Error> + Send + 'static,
-    ) -> Result<T, Error> {
+        work: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
+    ) -> Result<T, PasswordError> {
         let admission = Arc::clone(&self.admitted)
             .try_acquire_owned()
-            .map_err(|_| Error::Overloaded("the password hashing queue is full"))?;
+            .map_err(|_| PasswordError::Overloaded)?;
         let permit = Arc::clone(&self.running)
             .acquire_owned()
             .await
-            .map_err(Error::internal)?;
+            .map_err(PasswordError::failed)?;
         // The permits go with the work: should the request be dropped, the hash still
         // runs to its end on its thread and holds its place until then.
         tokio::task::spawn_blocking(move || {
@@ -59,31 +74,31 @@ impl HashingGate {
             work()
         })
         .await
-        .map_err(Error::internal)?
+        .map_err(PasswordError::failed)?
     }
 }
 
 /// The PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`) to store.
-pub async fn hash_password(password: Password) -> Result<String, Error> {
+pub async fn hash_password(password: Password) -> Result<String, PasswordError> {
     HASHING
         .run(move || {
             Argon2::default()
                 .hash_password(password.expose().as_bytes())
                 .map(|hash| hash.to_string())
-                .map_err(Error::internal)
+                .map_err(PasswordError::failed)
         })
         .await
 }
 
 /// Whether `password` matches the stored PHC string `hash`.
-pub async fn verify_password(password: Password, hash: String) -> Result<bool, Error> {
+pub async fn verify_password(password: Password, hash: String) -> Result<bool, PasswordError> {
     HASHING
         .run(move || {
             // The parameters come from the stored string, so older hashes still verify.
             match Argon2::default().verify_password(password.expose().as_bytes(), hash.as_str()) {
                 Ok(()) => Ok(true),
                 Err(HashError::PasswordInvalid) => Ok(false),
-                Err(error) => Err(Error::internal(error)),
+                Err(error) => Err(PasswordError::failed(error)),
             }
         })
         .await
@@ -114,7 +129,7 @@ mod tests {
             let gate = Arc::clone(&gate);
             async move {
                 gate.run(move || {
-                    released.recv().map_err(Error::internal)?;
+                    released.recv().map_err(PasswordError::failed)?;
                     Ok(1)
                 })
                 .await
@@ -131,7 +146,10 @@ mod tests {
             tokio::task::yield_now().await;
         }
         let refused = gate.run(|| Ok(3)).await;
-        assert!(matches!(refused, Err(Error::Overloaded(_))), "{refused:?}");
+        assert!(
+            matches!(refused, Err(PasswordError::Overloaded)),
+            "{refused:?}"
+        );
         release.send(()).unwrap();
         assert_eq!(running.await.unwrap().unwrap(), 1);
         assert_eq!(waiting.await.unwrap().unwrap(), 2);

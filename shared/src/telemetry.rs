@@ -10,7 +10,8 @@ pub fn init() {
     let _ = if std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some() {
         builder
             .json()
-            .with_current_span(false)
+            .with_current_span(true)
+            .with_span_list(false)
             .with_ansi(false)
             .without_time()
             .try_init()

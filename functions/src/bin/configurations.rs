@@ -1,8 +1,9 @@
 //! The `configurations` route function: the configurations of a sensor: create, page.
 
 use sensorium_functions::lambda;
+use sensorium_functions::routes::RouteFunction;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda::serve_routes("configurations").await
+    lambda::serve_routes(RouteFunction::Configurations).await
 }

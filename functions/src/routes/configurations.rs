@@ -1,11 +1,11 @@
 //! `/networks/{network_identifier}/sensors/{sensor_identifier}/configurations`:
 //! create configurations (published to the sensor by the outbox) and page through them.
 
+use crate::error::Error;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use sensorium_shared::Error;
 use sensorium_shared::domain::Revision;
 use sensorium_shared::limits::MAXIMUM_CONFIGURATION_SIZE;
 use sensorium_shared::pages::{Direction, PageRequest};

@@ -2,11 +2,11 @@
 //! own broker credentials, issued and revoked through the deployment's
 //! [`CredentialsProvider`](sensorium_shared::credentials::CredentialsProvider).
 
+use crate::error::{Context, Error};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use sensorium_shared::Error;
 use sensorium_shared::credentials::Credentials;
 use sensorium_shared::domain::Timestamp;
 use sensorium_shared::queries::sensors;
@@ -34,18 +34,26 @@ pub async fn create_credentials(
     let mut authorized = authorize_sensor(&state, &authorization, &path).await?;
     // One request at a time per sensor, from the broker's change to the recorded
     // timestamp, so that both say the same.
-    let mut transaction = authorized.connection.begin().await?;
-    if !sensors::lock_sensor_credentials(&mut *transaction, path.sensor_identifier).await? {
+    let mut transaction = authorized.connection.begin().await.context("beginning")?;
+    if !sensors::lock_sensor_credentials(&mut *transaction, path.sensor_identifier)
+        .await
+        .context("locking the sensor")?
+    {
         return Err(Error::NotFound);
     }
-    let credentials = state.credentials.issue(path.sensor_identifier).await?;
+    let credentials = state
+        .credentials
+        .issue(path.sensor_identifier)
+        .await
+        .context("issuing the credentials")?;
     sensors::update_credentials_timestamp(
         &mut *transaction,
         path.sensor_identifier,
         Some(Timestamp::now()),
     )
-    .await?;
-    transaction.commit().await?;
+    .await
+    .context("recording the credentials")?;
+    transaction.commit().await.context("committing")?;
     Ok((StatusCode::CREATED, Json(credentials)))
 }
 
@@ -57,12 +65,21 @@ pub async fn delete_credentials(
     authorization: Authorization,
 ) -> Result<StatusCode, Error> {
     let mut authorized = authorize_sensor(&state, &authorization, &path).await?;
-    let mut transaction = authorized.connection.begin().await?;
-    if !sensors::lock_sensor_credentials(&mut *transaction, path.sensor_identifier).await? {
+    let mut transaction = authorized.connection.begin().await.context("beginning")?;
+    if !sensors::lock_sensor_credentials(&mut *transaction, path.sensor_identifier)
+        .await
+        .context("locking the sensor")?
+    {
         return Err(Error::NotFound);
     }
-    state.credentials.revoke(path.sensor_identifier).await?;
-    sensors::update_credentials_timestamp(&mut *transaction, path.sensor_identifier, None).await?;
-    transaction.commit().await?;
+    state
+        .credentials
+        .revoke(path.sensor_identifier)
+        .await
+        .context("revoking the credentials")?;
+    sensors::update_credentials_timestamp(&mut *transaction, path.sensor_identifier, None)
+        .await
+        .context("recording the revocation")?;
+    transaction.commit().await.context("committing")?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,10 +1,10 @@
 //! `/networks/{network_identifier}/sensors/{sensor_identifier}/logs`: pages of a
 //! sensor's log messages, and its warnings and errors grouped by subject.
 
+use crate::error::Error;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use sensorium_shared::Error;
 use sensorium_shared::domain::Timestamp;
 use sensorium_shared::pages::{Direction, PageRequest};
 use sensorium_shared::queries::logs::{self, LogAggregate, LogMessage};

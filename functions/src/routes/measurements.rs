@@ -1,11 +1,11 @@
 //! `/networks/{network_identifier}/sensors/{sensor_identifier}/measurements`: pages
 //! of a sensor's measurements, or their hourly averages.
 
+use crate::error::Error;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use sensorium_shared::Error;
 use sensorium_shared::domain::Timestamp;
 use sensorium_shared::pages::{Direction, PageRequest};
 use sensorium_shared::queries::measurements;

@@ -19,92 +19,144 @@ use sensorium_shared::limits::MAXIMUM_BODY_SIZE;
 
 use crate::AppState;
 
+/// The route functions: each is one Lambda binary (`src/bin/<name>.rs`) serving the
+/// routes of one module.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RouteFunction {
+    Status,
+    Users,
+    Networks,
+    Sensors,
+    Configurations,
+    Credentials,
+    Measurements,
+    Logs,
+}
+
+impl RouteFunction {
+    pub const ALL: [Self; 8] = [
+        Self::Status,
+        Self::Users,
+        Self::Networks,
+        Self::Sensors,
+        Self::Configurations,
+        Self::Credentials,
+        Self::Measurements,
+        Self::Logs,
+    ];
+
+    /// The function's name: its binary's, and its resource's in `infra/` in camel case.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Status => "status",
+            Self::Users => "users",
+            Self::Networks => "networks",
+            Self::Sensors => "sensors",
+            Self::Configurations => "configurations",
+            Self::Credentials => "credentials",
+            Self::Measurements => "measurements",
+            Self::Logs => "logs",
+        }
+    }
+
+    /// The function's routes, without the state and what [`finish`] adds.
+    fn routes(self) -> Router<AppState> {
+        match self {
+            Self::Status => status::router(),
+            Self::Users => users::router(),
+            Self::Networks => networks::router(),
+            Self::Sensors => sensors::router(),
+            Self::Configurations => configurations::router(),
+            Self::Credentials => credentials::router(),
+            Self::Measurements => measurements::router(),
+            Self::Logs => logs::router(),
+        }
+    }
+}
+
 /// The route table: method, path and the function that serves it. `infra/` and the
 /// OpenAPI document must declare exactly these (checked by tests).
-pub const ROUTES: &[(&str, &str, &str)] = &[
-    ("GET", "/status", "status"),
-    ("POST", "/users", "users"),
-    ("POST", "/authentication", "users"),
-    ("DELETE", "/authentication", "users"),
-    ("POST", "/networks", "networks"),
-    ("GET", "/networks", "networks"),
-    ("GET", "/networks/{network_identifier}", "networks"),
-    ("GET", "/networks/{network_identifier}/sensors", "sensors"),
-    ("POST", "/networks/{network_identifier}/sensors", "sensors"),
+pub const ROUTES: &[(&str, &str, RouteFunction)] = &[
+    ("GET", "/status", RouteFunction::Status),
+    ("POST", "/users", RouteFunction::Users),
+    ("POST", "/authentication", RouteFunction::Users),
+    ("DELETE", "/authentication", RouteFunction::Users),
+    ("POST", "/networks", RouteFunction::Networks),
+    ("GET", "/networks", RouteFunction::Networks),
+    (
+        "GET",
+        "/networks/{network_identifier}",
+        RouteFunction::Networks,
+    ),
+    (
+        "GET",
+        "/networks/{network_identifier}/sensors",
+        RouteFunction::Sensors,
+    ),
+    (
+        "POST",
+        "/networks/{network_identifier}/sensors",
+        RouteFunction::Sensors,
+    ),
     (
         "GET",
         "/networks/{network_identifier}/sensors/{sensor_identifier}",
-        "sensors",
+        RouteFunction::Sensors,
     ),
     (
         "PUT",
         "/networks/{network_identifier}/sensors/{sensor_identifier}",
-        "sensors",
+        RouteFunction::Sensors,
     ),
     (
         "POST",
         "/networks/{network_identifier}/sensors/{sensor_identifier}/credentials",
-        "credentials",
+        RouteFunction::Credentials,
     ),
     (
         "DELETE",
         "/networks/{network_identifier}/sensors/{sensor_identifier}/credentials",
-        "credentials",
+        RouteFunction::Credentials,
     ),
     (
         "POST",
         "/networks/{network_identifier}/sensors/{sensor_identifier}/configurations",
-        "configurations",
+        RouteFunction::Configurations,
     ),
     (
         "GET",
         "/networks/{network_identifier}/sensors/{sensor_identifier}/configurations",
-        "configurations",
+        RouteFunction::Configurations,
     ),
     (
         "GET",
         "/networks/{network_identifier}/sensors/{sensor_identifier}/measurements",
-        "measurements",
+        RouteFunction::Measurements,
     ),
     (
         "GET",
         "/networks/{network_identifier}/sensors/{sensor_identifier}/logs",
-        "logs",
+        RouteFunction::Logs,
     ),
     (
         "GET",
         "/networks/{network_identifier}/sensors/{sensor_identifier}/logs/aggregates",
-        "logs",
+        RouteFunction::Logs,
     ),
 ];
 
-/// Every route function's router, by function name.
-pub fn function_router(function: &str, state: AppState) -> Option<Router> {
-    let router = match function {
-        "status" => status::router(),
-        "users" => users::router(),
-        "networks" => networks::router(),
-        "sensors" => sensors::router(),
-        "configurations" => configurations::router(),
-        "credentials" => credentials::router(),
-        "measurements" => measurements::router(),
-        "logs" => logs::router(),
-        _ => return None,
-    };
-    Some(finish(router, state))
+/// The router of one route function, as its Lambda binary serves it.
+pub fn function_router(function: RouteFunction, state: AppState) -> Router {
+    finish(function.routes(), state)
 }
 
 /// All routes in one router, as the local harness serves them.
 pub fn router(state: AppState) -> Router {
-    let router = Router::new()
-        .merge(status::router())
-        .merge(users::router())
-        .merge(networks::router())
-        .merge(sensors::router())
-        .merge(configurations::router())
-        .merge(credentials::router())
-        .merge(measurements::router())
-        .merge(logs::router());
+    let router = RouteFunction::ALL
+        .into_iter()
+        .fold(Router::new(), |router, function| {
+            router.merge(function.routes())
+        });
     finish(router, state)
 }
 
@@ -121,8 +173,7 @@ pub fn fallback_router() -> Router {
             "DELETE" => MethodFilter::DELETE,
             other => unreachable!("ROUTES has no {other} route"),
         };
-        let not_served =
-            || async { sensorium_shared::error::error_response(StatusCode::NOT_FOUND) };
+        let not_served = || async { crate::error::error_response(StatusCode::NOT_FOUND) };
         match paths.iter_mut().find(|(known, _)| *known == path) {
             Some((_, methods)) => *methods = std::mem::take(methods).on(filter, not_served),
             None => paths.push((path, axum::routing::on(filter, not_served))),
@@ -134,18 +185,18 @@ pub fn fallback_router() -> Router {
             router.route(path, methods)
         });
     router
-        .fallback(|| async { sensorium_shared::error::error_response(StatusCode::NOT_FOUND) })
+        .fallback(|| async { crate::error::error_response(StatusCode::NOT_FOUND) })
         .method_not_allowed_fallback(|| async {
-            sensorium_shared::error::error_response(StatusCode::METHOD_NOT_ALLOWED)
+            crate::error::error_response(StatusCode::METHOD_NOT_ALLOWED)
         })
 }
 
 /// What every router shares: the body size limit and JSON 404 and 405 answers.
 fn finish(router: Router<AppState>, state: AppState) -> Router {
     router
-        .fallback(|| async { sensorium_shared::error::error_response(StatusCode::NOT_FOUND) })
+        .fallback(|| async { crate::error::error_response(StatusCode::NOT_FOUND) })
         .method_not_allowed_fallback(|| async {
-            sensorium_shared::error::error_response(StatusCode::METHOD_NOT_ALLOWED)
+            crate::error::error_response(StatusCode::METHOD_NOT_ALLOWED)
         })
         .layer(DefaultBodyLimit::max(MAXIMUM_BODY_SIZE))
         .with_state(state)

@@ -1,10 +1,10 @@
 //! `/networks`: create networks, list the caller's, and a network's overview.
 
+use crate::error::Error;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use sensorium_shared::Error;
 use sensorium_shared::domain::{Identifier, NetworkName};
 use sensorium_shared::queries::networks::{self, Network, SensorActivity};
 use serde::{Deserialize, Serialize};

@@ -1,10 +1,10 @@
 //! `/networks/{network_identifier}/sensors`: list, create and rename sensors.
 
+use crate::error::Error;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use sensorium_shared::Error;
 use sensorium_shared::domain::{Identifier, SensorName};
 use sensorium_shared::queries::sensors::{self, Sensor, SensorStatus};
 use serde::{Deserialize, Serialize};

@@ -1,12 +1,12 @@
 //! `POST /users`, `POST /authentication` and `DELETE /authentication`: accounts and
 //! their access tokens.
 
+use crate::error::{Context, Error};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::TimeDelta;
-use sensorium_shared::Error;
 use sensorium_shared::domain::{AccessToken, Identifier, Password, Timestamp, UserName};
 use sensorium_shared::limits::{LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_SECONDS};
 use sensorium_shared::passwords;
@@ -47,26 +47,30 @@ pub async fn create_user(
     State(state): State<AppState>,
     JsonBody(credentials): JsonBody<Credentials>,
 ) -> Result<(StatusCode, Json<Session>), Error> {
-    let password_hash = passwords::hash_password(credentials.password).await?;
+    let password_hash = passwords::hash_password(credentials.password)
+        .await
+        .context("hashing the password")?;
     let user_identifier = Identifier::new();
     let access_token = AccessToken::generate();
     let expiration_timestamp = expiration_timestamp(&state);
-    let mut transaction = state.pool.begin().await?;
+    let mut transaction = state.pool.begin().await.context("beginning")?;
     users::create_user(
         &mut *transaction,
         user_identifier,
         &credentials.user_name,
         &password_hash,
     )
-    .await?;
+    .await
+    .context("storing the user")?;
     sessions::create_session(
         &mut *transaction,
         &access_token,
         user_identifier,
         expiration_timestamp,
     )
-    .await?;
-    transaction.commit().await?;
+    .await
+    .context("storing the session")?;
+    transaction.commit().await.context("committing")?;
     Ok((
         StatusCode::CREATED,
         Json(Session {
@@ -86,12 +90,14 @@ pub async fn create_session(
 ) -> Result<(StatusCode, Json<Session>), Error> {
     let window = TimeDelta::seconds(LOGIN_FAILURE_WINDOW_SECONDS);
     let user_name = &credentials.user_name;
-    let attempt =
-        users::create_login_attempt(&state.pool, user_name, LOGIN_FAILURE_LIMIT, window).await?;
+    let attempt = users::create_login_attempt(&state.pool, user_name, LOGIN_FAILURE_LIMIT, window)
+        .await
+        .context("recording the login attempt")?;
     let Some(attempt) = attempt else {
         let retry_after =
             users::read_login_retry_after(&state.pool, user_name, LOGIN_FAILURE_LIMIT, window)
-                .await?
+                .await
+                .context("reading when to retry")?
                 .ok_or(Error::NotFound)?;
         return Err(Error::TooManyRequests {
             retry_after_seconds: retry_after.unsigned_abs(),
@@ -105,14 +111,15 @@ pub async fn create_session(
     }
     // Only a wrong password is a failure: an attempt refused by a full hashing queue
     // (or failed otherwise) checked nothing, and must not lock the user out.
-    let mut connection = state.pool.acquire().await?;
+    let mut connection = state.pool.acquire().await.context("connecting")?;
     users::forgive_login_attempt(
         &mut *connection,
         attempt.user_identifier,
         attempt.attempt_timestamp,
     )
-    .await?;
-    verified?;
+    .await
+    .context("forgiving the login attempt")?;
+    verified.context("verifying the password")?;
     let access_token = AccessToken::generate();
     let expiration_timestamp = expiration_timestamp(&state);
     sessions::create_session(
@@ -121,7 +128,8 @@ pub async fn create_session(
         attempt.user_identifier,
         expiration_timestamp,
     )
-    .await?;
+    .await
+    .context("storing the session")?;
     Ok((
         StatusCode::CREATED,
         Json(Session {

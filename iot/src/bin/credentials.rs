@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use sensorium_functions::lambda;
+use sensorium_functions::routes::RouteFunction;
 use sensorium_iot::IotCredentials;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda::serve_routes_with("credentials", |state| async {
+    lambda::serve_routes_with(RouteFunction::Credentials, |state| async {
         let provider = IotCredentials::from_env().await?;
         Ok(state.with_credentials(Arc::new(provider)))
     })

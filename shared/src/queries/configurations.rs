@@ -17,7 +17,7 @@ pub async fn create_configuration(
     sensor_identifier: Identifier,
     value: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Option<Revision>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         r#"
         WITH next AS (
             UPDATE sensor
@@ -38,18 +38,18 @@ pub async fn create_configuration(
                 next_attempt_timestamp = now(),
                 last_error = NULL
         )
-        SELECT revision FROM inserted
+        SELECT revision AS "revision!: Revision" FROM inserted
         "#,
+        sensor_identifier.as_uuid(),
+        sqlx::types::Json(value) as _,
     )
-    .bind(sensor_identifier)
-    .bind(sqlx::types::Json(value))
     .fetch_optional(executor)
     .await
 }
 
 /// A stored configuration as the REST API returns it; what has not happened yet
 /// (publication, acknowledgement) is `None`.
-#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, serde::Serialize)]
 pub struct Configuration {
     pub value: Box<serde_json::value::RawValue>,
     pub revision: Revision,
@@ -66,35 +66,54 @@ pub async fn read_configurations(
     sensor_identifier: Identifier,
     page: PageRequest<Revision>,
 ) -> Result<Vec<Configuration>, sqlx::Error> {
-    let query = match page.direction {
-        Direction::Next => sqlx::query_as(
-            r#"
-            SELECT
-                value, revision, creation_timestamp, publication_timestamp,
-                acknowledgement_timestamp, receipt_timestamp, success
-            FROM configuration
-            WHERE sensor_identifier = $1 AND revision > $2
-            ORDER BY revision
-            LIMIT $3
-            "#,
-        ),
-        Direction::Previous => sqlx::query_as(
-            r#"
-            SELECT
-                value, revision, creation_timestamp, publication_timestamp,
-                acknowledgement_timestamp, receipt_timestamp, success
-            FROM configuration
-            WHERE sensor_identifier = $1 AND revision < $2
-            ORDER BY revision DESC
-            LIMIT $3
-            "#,
-        ),
+    let (sensor, bound) = (sensor_identifier.as_uuid(), page.revision_bound());
+    // The same columns in both directions; only the comparison and the order differ.
+    // The bound is a bigint: without a cursor it lies just outside the revisions.
+    let rows = match page.direction {
+        Direction::Next => {
+            sqlx::query_as!(
+                Configuration,
+                r#"
+                SELECT
+                    value AS "value: _", revision AS "revision: _",
+                    creation_timestamp AS "creation_timestamp: _",
+                    publication_timestamp AS "publication_timestamp: _",
+                    acknowledgement_timestamp AS "acknowledgement_timestamp: _",
+                    receipt_timestamp AS "receipt_timestamp: _", success
+                FROM configuration
+                WHERE sensor_identifier = $1 AND revision > $2::bigint
+                ORDER BY revision
+                LIMIT $3
+                "#,
+                sensor,
+                bound,
+                PAGE_SIZE,
+            )
+            .fetch_all(executor)
+            .await?
+        }
+        Direction::Previous => {
+            sqlx::query_as!(
+                Configuration,
+                r#"
+                SELECT
+                    value AS "value: _", revision AS "revision: _",
+                    creation_timestamp AS "creation_timestamp: _",
+                    publication_timestamp AS "publication_timestamp: _",
+                    acknowledgement_timestamp AS "acknowledgement_timestamp: _",
+                    receipt_timestamp AS "receipt_timestamp: _", success
+                FROM configuration
+                WHERE sensor_identifier = $1 AND revision < $2::bigint
+                ORDER BY revision DESC
+                LIMIT $3
+                "#,
+                sensor,
+                bound,
+                PAGE_SIZE,
+            )
+            .fetch_all(executor)
+            .await?
+        }
     };
-    let rows = query
-        .bind(sensor_identifier)
-        .bind(page.revision_bound())
-        .bind(PAGE_SIZE)
-        .fetch_all(executor)
-        .await?;
     Ok(ascending(page.direction, rows))
 }

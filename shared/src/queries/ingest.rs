@@ -21,7 +21,7 @@ pub async fn update_sensors_seen(
         .iter()
         .map(|(sensor, timestamp)| (sensor.as_uuid(), timestamp.as_datetime()))
         .unzip();
-    let existing: Vec<uuid::Uuid> = sqlx::query_scalar(
+    let existing = sqlx::query_scalar!(
         r#"
         WITH seen AS (
             SELECT identifier, seen.timestamp
@@ -40,9 +40,9 @@ pub async fn update_sensors_seen(
         WHERE sensor.identifier = locked.identifier
         RETURNING sensor.identifier
         "#,
+        &sensor_identifiers,
+        &timestamps,
     )
-    .bind(sensor_identifiers)
-    .bind(timestamps)
     .fetch_all(executor)
     .await?;
     Ok(existing.into_iter().map(Identifier::from).collect())

@@ -7,7 +7,7 @@ use crate::domain::{Identifier, Revision, Severity, Timestamp};
 use crate::limits::{LOG_RETENTION_DAYS, PAGE_SIZE};
 use crate::pages::{Direction, PageRequest};
 use crate::queries::measurements::hash_revision;
-use crate::queries::{Duplicates, insert_skipping_stored, insert_statement};
+use crate::queries::{Duplicates, insert_skipping_stored};
 
 /// One log message as received, validated (subject and details already cut to
 /// their limits), ready to store.
@@ -81,26 +81,59 @@ pub async fn insert_log_messages(
         receipt_timestamps.push(log_message.receipt_timestamp.as_datetime());
         positions.push(log_message.position);
     }
-    let statement = insert_statement!(
-        duplicates,
-        "INSERT INTO log (sensor_identifier, creation_timestamp, fingerprint, severity, ",
-        "subject, details, revision, receipt_timestamp, position) ",
-        "SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::bytea[], ",
-        "$4::text[]::severity[], $5::text[], $6::text[], $7::integer[], ",
-        "$8::timestamptz[], $9::integer[])",
-    );
-    let result = sqlx::query(statement)
-        .bind(sensor_identifiers)
-        .bind(creation_timestamps)
-        .bind(fingerprints)
-        .bind(severities)
-        .bind(subjects)
-        .bind(details)
-        .bind(revisions)
-        .bind(receipt_timestamps)
-        .bind(positions)
-        .execute(executor)
-        .await?;
+    let result = match duplicates {
+        Duplicates::Refuse => {
+            sqlx::query!(
+                r#"
+                INSERT INTO log (
+                    sensor_identifier, creation_timestamp, fingerprint, severity, subject,
+                    details, revision, receipt_timestamp, position
+                )
+                SELECT * FROM UNNEST(
+                    $1::uuid[], $2::timestamptz[], $3::bytea[], $4::text[]::severity[],
+                    $5::text[], $6::text[], $7::integer[], $8::timestamptz[], $9::integer[]
+                )
+                "#,
+                &sensor_identifiers,
+                &creation_timestamps,
+                &fingerprints,
+                &severities as _,
+                &subjects as _,
+                &details as _,
+                &revisions as _,
+                &receipt_timestamps,
+                &positions,
+            )
+            .execute(executor)
+            .await?
+        }
+        Duplicates::Skip => {
+            sqlx::query!(
+                r#"
+                INSERT INTO log (
+                    sensor_identifier, creation_timestamp, fingerprint, severity, subject,
+                    details, revision, receipt_timestamp, position
+                )
+                SELECT * FROM UNNEST(
+                    $1::uuid[], $2::timestamptz[], $3::bytea[], $4::text[]::severity[],
+                    $5::text[], $6::text[], $7::integer[], $8::timestamptz[], $9::integer[]
+                )
+                ON CONFLICT DO NOTHING
+                "#,
+                &sensor_identifiers,
+                &creation_timestamps,
+                &fingerprints,
+                &severities as _,
+                &subjects as _,
+                &details as _,
+                &revisions as _,
+                &receipt_timestamps,
+                &positions,
+            )
+            .execute(executor)
+            .await?
+        }
+    };
     Ok(result.rows_affected())
 }
 
@@ -108,16 +141,17 @@ pub async fn insert_log_messages(
 /// from the server's receipt, as the sensor's clock may be unset or far ahead. Returns
 /// how many were deleted.
 pub async fn delete_expired_logs(executor: impl PgExecutor<'_>) -> Result<u64, sqlx::Error> {
-    let result =
-        sqlx::query("DELETE FROM log WHERE receipt_timestamp < now() - make_interval(days => $1)")
-            .bind(LOG_RETENTION_DAYS as i32)
-            .execute(executor)
-            .await?;
+    let result = sqlx::query!(
+        "DELETE FROM log WHERE receipt_timestamp < now() - make_interval(days => $1)",
+        LOG_RETENTION_DAYS as i32,
+    )
+    .execute(executor)
+    .await?;
     Ok(result.rows_affected())
 }
 
 /// A stored log message as the REST API returns it.
-#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, serde::Serialize)]
 pub struct LogMessage {
     pub severity: Severity,
     pub subject: String,
@@ -133,54 +167,67 @@ pub async fn read_log_messages(
     sensor_identifier: Identifier,
     page: PageRequest<Timestamp>,
 ) -> Result<Vec<LogMessage>, sqlx::Error> {
-    let query = match page.direction {
-        Direction::Next => sqlx::query_as(
-            r#"
-            SELECT severity, subject, details, revision, creation_timestamp
-            FROM log
-            WHERE sensor_identifier = $1 AND creation_timestamp > $2
-                AND creation_timestamp <= coalesce(
-                    (
-                        SELECT creation_timestamp
-                        FROM log
-                        WHERE sensor_identifier = $1 AND creation_timestamp > $2
-                        ORDER BY creation_timestamp
-                        OFFSET $3 - 1 LIMIT 1
-                    ),
-                    'infinity'
-                )
-            ORDER BY creation_timestamp, fingerprint
-            "#,
-        ),
-        Direction::Previous => sqlx::query_as(
-            r#"
-            SELECT severity, subject, details, revision, creation_timestamp
-            FROM log
-            WHERE sensor_identifier = $1 AND creation_timestamp < $2
-                AND creation_timestamp >= coalesce(
-                    (
-                        SELECT creation_timestamp
-                        FROM log
-                        WHERE sensor_identifier = $1 AND creation_timestamp < $2
-                        ORDER BY creation_timestamp DESC
-                        OFFSET $3 - 1 LIMIT 1
-                    ),
-                    '-infinity'
-                )
-            ORDER BY creation_timestamp, fingerprint
-            "#,
-        ),
-    };
-    query
-        .bind(sensor_identifier)
-        .bind(page.timestamp_bound())
-        .bind(PAGE_SIZE)
-        .fetch_all(executor)
-        .await
+    let (sensor, bound) = (sensor_identifier.as_uuid(), page.timestamp_bound());
+    match page.direction {
+        Direction::Next => {
+            sqlx::query_as!(
+                LogMessage,
+                r#"
+                SELECT severity AS "severity: _", subject, details, revision AS "revision: _",
+                    creation_timestamp AS "creation_timestamp: _"
+                FROM log
+                WHERE sensor_identifier = $1 AND creation_timestamp > $2
+                    AND creation_timestamp <= coalesce(
+                        (
+                            SELECT creation_timestamp
+                            FROM log
+                            WHERE sensor_identifier = $1 AND creation_timestamp > $2
+                            ORDER BY creation_timestamp
+                            OFFSET $3::bigint - 1 LIMIT 1
+                        ),
+                        'infinity'
+                    )
+                ORDER BY creation_timestamp, fingerprint
+                "#,
+                sensor,
+                bound,
+                PAGE_SIZE,
+            )
+            .fetch_all(executor)
+            .await
+        }
+        Direction::Previous => {
+            sqlx::query_as!(
+                LogMessage,
+                r#"
+                SELECT severity AS "severity: _", subject, details, revision AS "revision: _",
+                    creation_timestamp AS "creation_timestamp: _"
+                FROM log
+                WHERE sensor_identifier = $1 AND creation_timestamp < $2
+                    AND creation_timestamp >= coalesce(
+                        (
+                            SELECT creation_timestamp
+                            FROM log
+                            WHERE sensor_identifier = $1 AND creation_timestamp < $2
+                            ORDER BY creation_timestamp DESC
+                            OFFSET $3::bigint - 1 LIMIT 1
+                        ),
+                        '-infinity'
+                    )
+                ORDER BY creation_timestamp, fingerprint
+                "#,
+                sensor,
+                bound,
+                PAGE_SIZE,
+            )
+            .fetch_all(executor)
+            .await
+        }
+    }
 }
 
 /// The sensor's warnings or errors of one subject, summarized.
-#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, serde::Serialize)]
 pub struct LogAggregate {
     pub severity: Severity,
     pub subject: String,
@@ -199,24 +246,26 @@ pub async fn read_log_aggregates(
     executor: impl PgExecutor<'_>,
     sensor_identifier: Identifier,
 ) -> Result<Vec<LogAggregate>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        LogAggregate,
         r#"
         SELECT
-            severity,
+            severity AS "severity: _",
             subject,
-            (array_agg(revision ORDER BY creation_timestamp, position))[1] AS min_revision,
+            (array_agg(revision ORDER BY creation_timestamp, position))[1]
+                AS "min_revision: _",
             (array_agg(revision ORDER BY creation_timestamp DESC, position DESC))[1]
-                AS max_revision,
-            min(creation_timestamp) AS min_creation_timestamp,
-            max(creation_timestamp) AS max_creation_timestamp,
-            count(*) AS count
+                AS "max_revision: _",
+            min(creation_timestamp) AS "min_creation_timestamp!: _",
+            max(creation_timestamp) AS "max_creation_timestamp!: _",
+            count(*) AS "count!"
         FROM log
         WHERE sensor_identifier = $1 AND severity <> 'info'
         GROUP BY severity, subject
-        ORDER BY max_creation_timestamp, severity, subject
+        ORDER BY max(creation_timestamp), severity, subject
         "#,
+        sensor_identifier.as_uuid(),
     )
-    .bind(sensor_identifier)
     .fetch_all(executor)
     .await
 }

@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use sqlx::{PgExecutor, PgPool, Row};
+use sqlx::{PgExecutor, PgPool};
 
 use crate::domain::{Attribute, Identifier, Revision, Timestamp};
 use crate::limits::{AGGREGATION_WINDOW_DAYS, PAGE_SIZE};
 use crate::pages::{Direction, PageRequest};
-use crate::queries::{Duplicates, insert_skipping_stored, insert_statement};
+use crate::queries::{Duplicates, insert_skipping_stored};
 
 /// One measurement as received, validated, ready to store.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,23 +89,55 @@ pub async fn insert_measurements(
         receipt_timestamps.push(measurement.receipt_timestamp.as_datetime());
         positions.push(measurement.position);
     }
-    let statement = insert_statement!(
-        duplicates,
-        "INSERT INTO measurement (sensor_identifier, creation_timestamp, fingerprint, ",
-        "revision, value, receipt_timestamp, position) ",
-        "SELECT * FROM UNNEST($1::uuid[], $2::timestamptz[], $3::bytea[], ",
-        "$4::integer[], $5::text[]::json[], $6::timestamptz[], $7::integer[])",
-    );
-    let result = sqlx::query(statement)
-        .bind(sensor_identifiers)
-        .bind(creation_timestamps)
-        .bind(fingerprints)
-        .bind(revisions)
-        .bind(values)
-        .bind(receipt_timestamps)
-        .bind(positions)
-        .execute(executor)
-        .await?;
+    let result = match duplicates {
+        Duplicates::Refuse => {
+            sqlx::query!(
+                r#"
+                INSERT INTO measurement (
+                    sensor_identifier, creation_timestamp, fingerprint, revision, value,
+                    receipt_timestamp, position
+                )
+                SELECT * FROM UNNEST(
+                    $1::uuid[], $2::timestamptz[], $3::bytea[], $4::integer[],
+                    $5::text[]::json[], $6::timestamptz[], $7::integer[]
+                )
+                "#,
+                &sensor_identifiers,
+                &creation_timestamps,
+                &fingerprints,
+                &revisions as _,
+                &values,
+                &receipt_timestamps,
+                &positions,
+            )
+            .execute(executor)
+            .await?
+        }
+        Duplicates::Skip => {
+            sqlx::query!(
+                r#"
+                INSERT INTO measurement (
+                    sensor_identifier, creation_timestamp, fingerprint, revision, value,
+                    receipt_timestamp, position
+                )
+                SELECT * FROM UNNEST(
+                    $1::uuid[], $2::timestamptz[], $3::bytea[], $4::integer[],
+                    $5::text[]::json[], $6::timestamptz[], $7::integer[]
+                )
+                ON CONFLICT DO NOTHING
+                "#,
+                &sensor_identifiers,
+                &creation_timestamps,
+                &fingerprints,
+                &revisions as _,
+                &values,
+                &receipt_timestamps,
+                &positions,
+            )
+            .execute(executor)
+            .await?
+        }
+    };
     Ok(result.rows_affected())
 }
 
@@ -121,70 +153,87 @@ pub async fn read_measurement_page(
     sensor_identifier: Identifier,
     page: PageRequest<Timestamp>,
 ) -> Result<String, sqlx::Error> {
-    let query = match page.direction {
-        Direction::Next => sqlx::query(
-            r#"
-            SELECT value, revision, creation_timestamp
-            FROM measurement
-            WHERE sensor_identifier = $1 AND creation_timestamp > $2
-                AND creation_timestamp <= coalesce(
-                    (
-                        SELECT creation_timestamp
-                        FROM measurement
-                        WHERE sensor_identifier = $1 AND creation_timestamp > $2
-                        ORDER BY creation_timestamp
-                        OFFSET $3 - 1 LIMIT 1
-                    ),
-                    'infinity'
-                )
-            ORDER BY creation_timestamp, fingerprint
-            "#,
-        ),
-        Direction::Previous => sqlx::query(
-            r#"
-            SELECT value, revision, creation_timestamp
-            FROM measurement
-            WHERE sensor_identifier = $1 AND creation_timestamp < $2
-                AND creation_timestamp >= coalesce(
-                    (
-                        SELECT creation_timestamp
-                        FROM measurement
-                        WHERE sensor_identifier = $1 AND creation_timestamp < $2
-                        ORDER BY creation_timestamp DESC
-                        OFFSET $3 - 1 LIMIT 1
-                    ),
-                    '-infinity'
-                )
-            ORDER BY creation_timestamp, fingerprint
-            "#,
-        ),
+    let (sensor, bound) = (sensor_identifier.as_uuid(), page.timestamp_bound());
+    // Each value comes back as the json text PostgreSQL checked when it was stored.
+    let rows = match page.direction {
+        Direction::Next => {
+            sqlx::query_as!(
+                PageRow,
+                r#"
+                SELECT value::text AS "value!", revision AS "revision: _",
+                    creation_timestamp AS "creation_timestamp: _"
+                FROM measurement
+                WHERE sensor_identifier = $1 AND creation_timestamp > $2
+                    AND creation_timestamp <= coalesce(
+                        (
+                            SELECT creation_timestamp
+                            FROM measurement
+                            WHERE sensor_identifier = $1 AND creation_timestamp > $2
+                            ORDER BY creation_timestamp
+                            OFFSET $3::bigint - 1 LIMIT 1
+                        ),
+                        'infinity'
+                    )
+                ORDER BY creation_timestamp, fingerprint
+                "#,
+                sensor,
+                bound,
+                PAGE_SIZE,
+            )
+            .fetch_all(executor)
+            .await?
+        }
+        Direction::Previous => {
+            sqlx::query_as!(
+                PageRow,
+                r#"
+                SELECT value::text AS "value!", revision AS "revision: _",
+                    creation_timestamp AS "creation_timestamp: _"
+                FROM measurement
+                WHERE sensor_identifier = $1 AND creation_timestamp < $2
+                    AND creation_timestamp >= coalesce(
+                        (
+                            SELECT creation_timestamp
+                            FROM measurement
+                            WHERE sensor_identifier = $1 AND creation_timestamp < $2
+                            ORDER BY creation_timestamp DESC
+                            OFFSET $3::bigint - 1 LIMIT 1
+                        ),
+                        '-infinity'
+                    )
+                ORDER BY creation_timestamp, fingerprint
+                "#,
+                sensor,
+                bound,
+                PAGE_SIZE,
+            )
+            .fetch_all(executor)
+            .await?
+        }
     };
-    let rows = query
-        .bind(sensor_identifier)
-        .bind(page.timestamp_bound())
-        .bind(PAGE_SIZE)
-        .fetch_all(executor)
-        .await?;
     let mut json = Vec::with_capacity(2 + rows.len() * 128);
     json.push(b'[');
     for (index, row) in rows.iter().enumerate() {
         if index > 0 {
             json.push(b',');
         }
-        let value = row.try_get_raw("value")?;
-        let revision: Option<Revision> = row.try_get("revision")?;
-        let creation_timestamp: Timestamp = row.try_get("creation_timestamp")?;
         json.extend_from_slice(br#"{"value":"#);
-        // A json value arrives as its text, in either wire format.
-        json.extend_from_slice(value.as_bytes().map_err(sqlx::Error::Decode)?);
+        json.extend_from_slice(row.value.as_bytes());
         json.extend_from_slice(br#","revision":"#);
-        write_json(&mut json, &revision);
+        write_json(&mut json, &row.revision);
         json.extend_from_slice(br#","creation_timestamp":"#);
-        write_json(&mut json, &creation_timestamp);
+        write_json(&mut json, &row.creation_timestamp);
         json.push(b'}');
     }
     json.push(b']');
     String::from_utf8(json).map_err(|error| sqlx::Error::Decode(error.into()))
+}
+
+/// One measurement of a page, its value as stored JSON text.
+struct PageRow {
+    value: String,
+    revision: Option<Revision>,
+    creation_timestamp: Timestamp,
 }
 
 fn write_json(json: &mut Vec<u8>, value: &impl serde::Serialize) {
@@ -198,7 +247,6 @@ pub struct HourlyAverage {
     pub average: f64,
 }
 
-#[derive(sqlx::FromRow)]
 struct HourlyAverageRow {
     attribute: String,
     bucket_timestamp: DateTime<Utc>,
@@ -218,22 +266,23 @@ pub async fn read_measurement_aggregates(
     executor: impl PgExecutor<'_>,
     sensor_identifier: Identifier,
 ) -> Result<BTreeMap<String, Vec<HourlyAverage>>, sqlx::Error> {
-    let rows: Vec<HourlyAverageRow> = sqlx::query_as(
+    let rows = sqlx::query_as!(
+        HourlyAverageRow,
         r#"
         SELECT
-            data_point.key AS attribute,
+            data_point.key AS "attribute!",
             to_timestamp(floor(extract(epoch FROM measurement.creation_timestamp) / 3600) * 3600)
-                AS bucket_timestamp,
-            avg(data_point.value::numeric)::text AS average
+                AS "bucket_timestamp!",
+            avg(data_point.value::numeric)::text AS "average!"
         FROM measurement, json_each_text(measurement.value) AS data_point
         WHERE measurement.sensor_identifier = $1
             AND measurement.creation_timestamp > now() - make_interval(days => $2)
         GROUP BY 1, 2
         ORDER BY 1, 2
         "#,
+        sensor_identifier.as_uuid(),
+        AGGREGATION_WINDOW_DAYS as i32,
     )
-    .bind(sensor_identifier)
-    .bind(AGGREGATION_WINDOW_DAYS as i32)
     .fetch_all(executor)
     .await?;
     let mut aggregates: BTreeMap<String, Vec<HourlyAverage>> = BTreeMap::new();

@@ -26,18 +26,6 @@ pub enum Duplicates {
     Skip,
 }
 
-/// A batch insert's statement for `duplicates`: the insert made of the string
-/// literals given, as it is, or skipping rows stored already.
-macro_rules! insert_statement {
-    ($duplicates:expr, $($part:literal),+ $(,)?) => {
-        match $duplicates {
-            $crate::queries::Duplicates::Refuse => concat!($($part),+),
-            $crate::queries::Duplicates::Skip => concat!($($part),+, " ON CONFLICT DO NOTHING"),
-        }
-    };
-}
-pub(crate) use insert_statement;
-
 /// Runs `insert` refusing duplicates and, only if it met a row stored already, again
 /// skipping them. Stored copies are rare (a message redelivered after a crash or a
 /// reconnect), and a plain insert checks each row's key once, as it inserts it;

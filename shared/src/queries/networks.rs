@@ -12,11 +12,13 @@ pub async fn create_network(
     network_identifier: Identifier,
     network_name: &NetworkName,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO network (identifier, name) VALUES ($1, $2)")
-        .bind(network_identifier)
-        .bind(network_name)
-        .execute(executor)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO network (identifier, name) VALUES ($1, $2)",
+        network_identifier.as_uuid(),
+        network_name.as_str(),
+    )
+    .execute(executor)
+    .await?;
     Ok(())
 }
 
@@ -26,15 +28,17 @@ pub async fn create_permission(
     user_identifier: Identifier,
     network_identifier: Identifier,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO permission (user_identifier, network_identifier) VALUES ($1, $2)")
-        .bind(user_identifier)
-        .bind(network_identifier)
-        .execute(executor)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO permission (user_identifier, network_identifier) VALUES ($1, $2)",
+        user_identifier.as_uuid(),
+        network_identifier.as_uuid(),
+    )
+    .execute(executor)
+    .await?;
     Ok(())
 }
 
-#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, serde::Serialize)]
 pub struct Network {
     pub network_identifier: Identifier,
     pub network_name: NetworkName,
@@ -45,16 +49,19 @@ pub async fn read_networks(
     executor: impl PgExecutor<'_>,
     user_identifier: Identifier,
 ) -> Result<Vec<Network>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Network,
         r#"
-        SELECT network.identifier AS network_identifier, network.name AS network_name
+        SELECT
+            network.identifier AS "network_identifier: _",
+            network.name AS "network_name: _"
         FROM permission
         JOIN network ON network.identifier = permission.network_identifier
         WHERE permission.user_identifier = $1
         ORDER BY network.name
         "#,
+        user_identifier.as_uuid(),
     )
-    .bind(user_identifier)
     .fetch_all(executor)
     .await
 }
@@ -69,7 +76,6 @@ pub struct SensorActivity {
     pub measurement_counts: Vec<i64>,
 }
 
-#[derive(sqlx::FromRow)]
 struct SensorActivityRow {
     sensor_identifier: Identifier,
     sensor_name: SensorName,
@@ -83,21 +89,22 @@ pub async fn read_network_activity(
     executor: impl PgExecutor<'_>,
     network_identifier: Identifier,
 ) -> Result<Vec<SensorActivity>, sqlx::Error> {
-    let rows: Vec<SensorActivityRow> = sqlx::query_as(
+    let rows = sqlx::query_as!(
+        SensorActivityRow,
         r#"
         SELECT
-            sensor.identifier AS sensor_identifier,
-            sensor.name AS sensor_name,
+            sensor.identifier AS "sensor_identifier: _",
+            sensor.name AS "sensor_name: _",
             coalesce(
                 array_agg(bucket.bucket_timestamp ORDER BY bucket.bucket_timestamp)
                     FILTER (WHERE bucket.bucket_timestamp IS NOT NULL),
                 '{}'
-            ) AS bucket_timestamps,
+            ) AS "bucket_timestamps!",
             coalesce(
                 array_agg(bucket.measurement_count ORDER BY bucket.bucket_timestamp)
                     FILTER (WHERE bucket.bucket_timestamp IS NOT NULL),
                 '{}'
-            ) AS measurement_counts
+            ) AS "measurement_counts!"
         FROM sensor
         LEFT JOIN measurement_bucket AS bucket
             ON bucket.sensor_identifier = sensor.identifier
@@ -107,10 +114,10 @@ pub async fn read_network_activity(
         GROUP BY sensor.identifier, sensor.name
         ORDER BY sensor.name
         "#,
+        network_identifier.as_uuid(),
+        AGGREGATION_WINDOW_DAYS as i32,
+        BUCKET_SECONDS as f64,
     )
-    .bind(network_identifier)
-    .bind(AGGREGATION_WINDOW_DAYS as i32)
-    .bind(BUCKET_SECONDS as f64)
     .fetch_all(executor)
     .await?;
     Ok(rows

@@ -6,7 +6,7 @@ use sqlx::PgExecutor;
 use crate::domain::{Identifier, Revision, Timestamp};
 
 /// A sensor's newest configuration, not yet published, as the outbox holds it.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct UnpublishedConfiguration {
     pub sensor_identifier: Identifier,
     pub revision: Revision,
@@ -22,18 +22,19 @@ pub async fn read_unpublished_configurations(
     executor: impl PgExecutor<'_>,
     limit: i64,
 ) -> Result<Vec<UnpublishedConfiguration>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        UnpublishedConfiguration,
         r#"
-        SELECT outbox.sensor_identifier, outbox.revision, configuration.value,
-            outbox.attempt_count
+        SELECT outbox.sensor_identifier AS "sensor_identifier: _",
+            outbox.revision AS "revision: _", configuration.value, outbox.attempt_count
         FROM configuration_outbox AS outbox
         JOIN configuration USING (sensor_identifier, revision)
         WHERE outbox.next_attempt_timestamp <= now()
         ORDER BY outbox.next_attempt_timestamp
         LIMIT $1
         "#,
+        limit,
     )
-    .bind(limit)
     .fetch_all(executor)
     .await
 }
@@ -43,9 +44,11 @@ pub async fn read_unpublished_configurations(
 pub async fn read_oldest_unpublished_age(
     executor: impl PgExecutor<'_>,
 ) -> Result<f64, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         r#"
-        SELECT coalesce(extract(epoch FROM now() - min(configuration.creation_timestamp))::float8, 0)
+        SELECT coalesce(
+            extract(epoch FROM now() - min(configuration.creation_timestamp))::float8, 0
+        ) AS "age!"
         FROM configuration_outbox AS outbox
         JOIN configuration USING (sensor_identifier, revision)
         "#,
@@ -62,7 +65,7 @@ pub async fn update_publication_timestamp(
     sensor_identifier: Identifier,
     revision: Revision,
 ) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query(
+    let result = sqlx::query!(
         r#"
         WITH sent AS (
             DELETE FROM configuration_outbox WHERE sensor_identifier = $1 AND revision = $2
@@ -70,9 +73,9 @@ pub async fn update_publication_timestamp(
         UPDATE configuration SET publication_timestamp = now()
         WHERE sensor_identifier = $1 AND revision = $2 AND publication_timestamp IS NULL
         "#,
+        sensor_identifier.as_uuid(),
+        revision.get(),
     )
-    .bind(sensor_identifier)
-    .bind(revision)
     .execute(executor)
     .await?;
     Ok(result.rows_affected() == 1)
@@ -87,7 +90,7 @@ pub async fn update_publication_failure(
     error: &str,
     retry_after_seconds: f64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         r#"
         UPDATE configuration_outbox
         SET attempt_count = attempt_count + 1,
@@ -95,11 +98,11 @@ pub async fn update_publication_failure(
             next_attempt_timestamp = now() + make_interval(secs => $4)
         WHERE sensor_identifier = $1 AND revision = $2
         "#,
+        sensor_identifier.as_uuid(),
+        revision.get(),
+        error,
+        retry_after_seconds,
     )
-    .bind(sensor_identifier)
-    .bind(revision)
-    .bind(error)
-    .bind(retry_after_seconds)
     .execute(executor)
     .await?;
     Ok(())
@@ -136,7 +139,7 @@ pub async fn update_acknowledgements(
         successes.push(heartbeat.success);
         receipt_timestamps.push(heartbeat.receipt_timestamp.as_datetime());
     }
-    let result = sqlx::query(
+    let result = sqlx::query!(
         r#"
         UPDATE configuration
         SET acknowledgement_timestamp = first.acknowledgement_timestamp,
@@ -155,12 +158,12 @@ pub async fn update_acknowledgements(
             AND configuration.revision = first.revision
             AND configuration.acknowledgement_timestamp IS NULL
         "#,
+        &sensor_identifiers,
+        &revisions,
+        &acknowledgement_timestamps,
+        &successes,
+        &receipt_timestamps,
     )
-    .bind(sensor_identifiers)
-    .bind(revisions)
-    .bind(acknowledgement_timestamps)
-    .bind(successes)
-    .bind(receipt_timestamps)
     .execute(executor)
     .await?;
     Ok(result.rows_affected())

@@ -12,12 +12,14 @@ pub async fn create_sensor(
     network_identifier: Identifier,
     sensor_name: &SensorName,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO sensor (identifier, network_identifier, name) VALUES ($1, $2, $3)")
-        .bind(sensor_identifier)
-        .bind(network_identifier)
-        .bind(sensor_name)
-        .execute(executor)
-        .await?;
+    sqlx::query!(
+        "INSERT INTO sensor (identifier, network_identifier, name) VALUES ($1, $2, $3)",
+        sensor_identifier.as_uuid(),
+        network_identifier.as_uuid(),
+        sensor_name.as_str(),
+    )
+    .execute(executor)
+    .await?;
     Ok(())
 }
 
@@ -28,18 +30,18 @@ pub async fn update_sensor_name(
     network_identifier: Identifier,
     sensor_name: &SensorName,
 ) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query(
+    let result = sqlx::query!(
         "UPDATE sensor SET name = $3 WHERE identifier = $1 AND network_identifier = $2",
+        sensor_identifier.as_uuid(),
+        network_identifier.as_uuid(),
+        sensor_name.as_str(),
     )
-    .bind(sensor_identifier)
-    .bind(network_identifier)
-    .bind(sensor_name)
     .execute(executor)
     .await?;
     Ok(result.rows_affected() == 1)
 }
 
-#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, serde::Serialize)]
 pub struct Sensor {
     pub sensor_identifier: Identifier,
     pub sensor_name: SensorName,
@@ -51,24 +53,25 @@ pub async fn read_sensors(
     executor: impl PgExecutor<'_>,
     network_identifier: Identifier,
 ) -> Result<Vec<Sensor>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Sensor,
         r#"
         SELECT
-            identifier AS sensor_identifier,
-            name AS sensor_name,
-            last_seen_timestamp
+            identifier AS "sensor_identifier: _",
+            name AS "sensor_name: _",
+            last_seen_timestamp AS "last_seen_timestamp: _"
         FROM sensor
         WHERE network_identifier = $1
         ORDER BY name
         "#,
+        network_identifier.as_uuid(),
     )
-    .bind(network_identifier)
     .fetch_all(executor)
     .await
 }
 
 /// What `GET /networks/{n}/sensors/{s}` answers; each field `null` when there is none.
-#[derive(Debug, serde::Serialize, sqlx::FromRow)]
+#[derive(Debug, serde::Serialize)]
 pub struct SensorStatus {
     pub sensor_identifier: Identifier,
     pub sensor_name: SensorName,
@@ -88,26 +91,27 @@ pub async fn read_sensor(
     sensor_identifier: Identifier,
     network_identifier: Identifier,
 ) -> Result<Option<SensorStatus>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        SensorStatus,
         r#"
         SELECT
-            identifier AS sensor_identifier,
-            name AS sensor_name,
-            creation_timestamp,
-            last_seen_timestamp,
-            nullif(next_revision, 0) - 1 AS latest_revision,
+            identifier AS "sensor_identifier: _",
+            name AS "sensor_name: _",
+            creation_timestamp AS "creation_timestamp: _",
+            last_seen_timestamp AS "last_seen_timestamp: _",
+            nullif(next_revision, 0) - 1 AS "latest_revision?: _",
             (
                 SELECT max(revision)
                 FROM configuration
                 WHERE sensor_identifier = sensor.identifier AND success
-            ) AS acknowledged_revision,
-            credentials_timestamp
+            ) AS "acknowledged_revision?: _",
+            credentials_timestamp AS "credentials_timestamp: _"
         FROM sensor
         WHERE identifier = $1 AND network_identifier = $2
         "#,
+        sensor_identifier.as_uuid(),
+        network_identifier.as_uuid(),
     )
-    .bind(sensor_identifier)
-    .bind(network_identifier)
     .fetch_optional(executor)
     .await
 }
@@ -121,13 +125,13 @@ pub async fn lock_sensor_credentials(
     executor: impl PgExecutor<'_>,
     sensor_identifier: Identifier,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         r#"
-        SELECT EXISTS (SELECT FROM sensor WHERE identifier = $1)
-        FROM pg_advisory_xact_lock(hashtextextended('sensor credentials ' || $1::text, 0))
+        SELECT EXISTS (SELECT FROM sensor WHERE identifier = $1::uuid) AS "exists!"
+        FROM pg_advisory_xact_lock(hashtextextended('sensor credentials ' || $1::uuid, 0))
         "#,
+        sensor_identifier.as_uuid(),
     )
-    .bind(sensor_identifier)
     .fetch_one(executor)
     .await
 }
@@ -138,10 +142,12 @@ pub async fn update_credentials_timestamp(
     sensor_identifier: Identifier,
     credentials_timestamp: Option<Timestamp>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE sensor SET credentials_timestamp = $2 WHERE identifier = $1")
-        .bind(sensor_identifier)
-        .bind(credentials_timestamp)
-        .execute(executor)
-        .await?;
+    sqlx::query!(
+        "UPDATE sensor SET credentials_timestamp = $2 WHERE identifier = $1",
+        sensor_identifier.as_uuid(),
+        credentials_timestamp.map(|timestamp| timestamp.as_datetime()),
+    )
+    .execute(executor)
+    .await?;
     Ok(())
 }

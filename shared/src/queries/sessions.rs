@@ -14,22 +14,22 @@ pub async fn create_session(
     user_identifier: Identifier,
     expiration_timestamp: Timestamp,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         r#"
         INSERT INTO session (access_token_hash, user_identifier, expiration_timestamp)
         VALUES ($1, $2, $3)
         "#,
+        access_token.hash(),
+        user_identifier.as_uuid(),
+        expiration_timestamp.as_datetime(),
     )
-    .bind(access_token.hash())
-    .bind(user_identifier)
-    .bind(expiration_timestamp)
     .execute(executor)
     .await?;
     Ok(())
 }
 
 /// A valid session: whose it is and until when.
-#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy)]
 pub struct Session {
     pub user_identifier: Identifier,
     pub expiration_timestamp: Timestamp,
@@ -40,14 +40,15 @@ pub async fn read_session(
     executor: impl PgExecutor<'_>,
     access_token: &AccessToken,
 ) -> Result<Option<Session>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Session,
         r#"
-        SELECT user_identifier, expiration_timestamp
+        SELECT user_identifier AS "user_identifier: _", expiration_timestamp AS "expiration_timestamp: _"
         FROM session
         WHERE access_token_hash = $1 AND expiration_timestamp > now()
         "#,
+        access_token.hash(),
     )
-    .bind(access_token.hash())
     .fetch_optional(executor)
     .await
 }
@@ -57,10 +58,10 @@ pub async fn delete_session(
     executor: impl PgExecutor<'_>,
     access_token: &AccessToken,
 ) -> Result<bool, sqlx::Error> {
-    let deleted = sqlx::query(
+    let deleted = sqlx::query!(
         "DELETE FROM session WHERE access_token_hash = $1 AND expiration_timestamp > now()",
+        access_token.hash(),
     )
-    .bind(access_token.hash())
     .execute(executor)
     .await?;
     Ok(deleted.rows_affected() > 0)
@@ -68,7 +69,7 @@ pub async fn delete_session(
 
 /// What decides whether a request on a network (and one of its sensors) may proceed,
 /// read in one round trip; the caller applies the checks in the contract's order.
-#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy)]
 pub struct Access {
     /// The owner of the token, `None` for an unknown, expired or revoked token.
     pub user_identifier: Option<Identifier>,
@@ -89,14 +90,15 @@ pub async fn read_access(
     network_identifier: Identifier,
     sensor_identifier: Option<Identifier>,
 ) -> Result<Access, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        Access,
         r#"
         SELECT
-            session.user_identifier,
-            session.expiration_timestamp,
-            network.identifier IS NOT NULL AS network_exists,
-            sensor.identifier IS NOT NULL AS sensor_exists,
-            permission.user_identifier IS NOT NULL AS permitted
+            session.user_identifier AS "user_identifier?: _",
+            session.expiration_timestamp AS "expiration_timestamp?: _",
+            network.identifier IS NOT NULL AS "network_exists!",
+            sensor.identifier IS NOT NULL AS "sensor_exists!",
+            permission.user_identifier IS NOT NULL AS "permitted!"
         FROM (VALUES (1)) AS always_one_row (one)
         LEFT JOIN session ON session.access_token_hash = $1
             AND session.expiration_timestamp > now()
@@ -106,10 +108,10 @@ pub async fn read_access(
         LEFT JOIN permission ON permission.user_identifier = session.user_identifier
             AND permission.network_identifier = network.identifier
         "#,
+        access_token.hash(),
+        network_identifier.as_uuid(),
+        sensor_identifier.map(|sensor| sensor.as_uuid()),
     )
-    .bind(access_token.hash())
-    .bind(network_identifier)
-    .bind(sensor_identifier)
     .fetch_one(executor)
     .await
 }

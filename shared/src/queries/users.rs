@@ -12,18 +12,20 @@ pub async fn create_user(
     user_name: &UserName,
     password_hash: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(r#"INSERT INTO "user" (identifier, name, password_hash) VALUES ($1, $2, $3)"#)
-        .bind(user_identifier)
-        .bind(user_name)
-        .bind(password_hash)
-        .execute(executor)
-        .await?;
+    sqlx::query!(
+        r#"INSERT INTO "user" (identifier, name, password_hash) VALUES ($1, $2, $3)"#,
+        user_identifier.as_uuid(),
+        user_name.as_str(),
+        password_hash,
+    )
+    .execute(executor)
+    .await?;
     Ok(())
 }
 
 /// A login attempt let through the throttle: the user, their password hash, and the
 /// time the attempt was recorded under among the user's failures.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct LoginAttempt {
     pub user_identifier: Identifier,
     pub password_hash: String,
@@ -44,28 +46,30 @@ pub async fn create_login_attempt(
 ) -> Result<Option<LoginAttempt>, sqlx::Error> {
     // The conditions read the row's own column, so a concurrent attempt on the same
     // user is seen: PostgreSQL re-evaluates them on the row version it waited for.
-    sqlx::query_as(
+    sqlx::query_as!(
+        LoginAttempt,
         r#"
         UPDATE "user"
         SET login_failure_timestamps = ARRAY(
                 SELECT attempt FROM unnest(login_failure_timestamps) AS attempt
-                WHERE attempt > now() - $3
+                WHERE attempt > now() - make_interval(secs => $3)
                 ORDER BY attempt
             ) || clock_timestamp()
         WHERE name = $1
             AND (
                 SELECT count(*) FROM unnest(login_failure_timestamps) AS attempt
-                WHERE attempt > now() - $3
+                WHERE attempt > now() - make_interval(secs => $3)
             ) < $2
         RETURNING
-            identifier AS user_identifier,
+            identifier AS "user_identifier: _",
             password_hash,
-            login_failure_timestamps[cardinality(login_failure_timestamps)] AS attempt_timestamp
+            login_failure_timestamps[cardinality(login_failure_timestamps)]
+                AS "attempt_timestamp!"
         "#,
+        user_name.as_str(),
+        i64::from(limit),
+        window.as_seconds_f64(),
     )
-    .bind(user_name)
-    .bind(limit)
-    .bind(window)
     .fetch_optional(executor)
     .await
 }
@@ -79,21 +83,21 @@ pub async fn read_login_retry_after(
     limit: i32,
     window: TimeDelta,
 ) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         r#"
         SELECT greatest(1, ceil(extract(epoch FROM (
             SELECT attempt FROM unnest(login_failure_timestamps) AS attempt
-            WHERE attempt > now() - $3
+            WHERE attempt > now() - make_interval(secs => $3)
             ORDER BY attempt DESC
-            OFFSET $2 - 1 LIMIT 1
-        ) + $3 - now())))::bigint
+            OFFSET $2::bigint - 1 LIMIT 1
+        ) + make_interval(secs => $3) - now())))::bigint AS "retry_after_seconds!"
         FROM "user"
         WHERE name = $1
         "#,
+        user_name.as_str(),
+        i64::from(limit),
+        window.as_seconds_f64(),
     )
-    .bind(user_name)
-    .bind(limit)
-    .bind(window)
     .fetch_optional(executor)
     .await
 }
@@ -104,15 +108,15 @@ pub async fn forgive_login_attempt(
     user_identifier: Identifier,
     attempt_timestamp: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         r#"
         UPDATE "user"
         SET login_failure_timestamps = array_remove(login_failure_timestamps, $2)
         WHERE identifier = $1
         "#,
+        user_identifier.as_uuid(),
+        attempt_timestamp,
     )
-    .bind(user_identifier)
-    .bind(attempt_timestamp)
     .execute(executor)
     .await?;
     Ok(())

@@ -1,7 +1,7 @@
 //! Errors PostgreSQL really raises, mapped to the REST API's statuses and judged for
 //! retrying: only data errors are final, everything else of the server may pass.
 
-use sensorium_shared::Error;
+use sensorium_functions::error::Error;
 use sensorium_shared::error::{is_caused_by_data, is_transient};
 use sqlx::{Connection, PgConnection, PgPool};
 
