@@ -81,58 +81,39 @@ pub async fn insert_log_messages(
         receipt_timestamps.push(log_message.receipt_timestamp.as_datetime());
         positions.push(log_message.position);
     }
+    // One statement, in two forms: as it is, and with the clause that skips stored rows
+    // (see `Duplicates`). The clause is appended with `+`, which sqlx's macros take, so
+    // that both forms are checked and the statement is written once.
+    macro_rules! insert {
+        ($($clause:literal)?) => {
+            sqlx::query!(
+                r#"
+                INSERT INTO log (
+                    sensor_identifier, creation_timestamp, fingerprint, severity, subject,
+                    details, revision, receipt_timestamp, position
+                )
+                SELECT * FROM UNNEST(
+                    $1::uuid[], $2::timestamptz[], $3::bytea[], $4::text[]::severity[],
+                    $5::text[], $6::text[], $7::integer[], $8::timestamptz[], $9::integer[]
+                )
+                "# $(+ $clause)?,
+                &sensor_identifiers,
+                &creation_timestamps,
+                &fingerprints,
+                &severities as _,
+                &subjects as _,
+                &details as _,
+                &revisions as _,
+                &receipt_timestamps,
+                &positions,
+            )
+            .execute(executor)
+            .await?
+        };
+    }
     let result = match duplicates {
-        Duplicates::Refuse => {
-            sqlx::query!(
-                r#"
-                INSERT INTO log (
-                    sensor_identifier, creation_timestamp, fingerprint, severity, subject,
-                    details, revision, receipt_timestamp, position
-                )
-                SELECT * FROM UNNEST(
-                    $1::uuid[], $2::timestamptz[], $3::bytea[], $4::text[]::severity[],
-                    $5::text[], $6::text[], $7::integer[], $8::timestamptz[], $9::integer[]
-                )
-                "#,
-                &sensor_identifiers,
-                &creation_timestamps,
-                &fingerprints,
-                &severities as _,
-                &subjects as _,
-                &details as _,
-                &revisions as _,
-                &receipt_timestamps,
-                &positions,
-            )
-            .execute(executor)
-            .await?
-        }
-        Duplicates::Skip => {
-            sqlx::query!(
-                r#"
-                INSERT INTO log (
-                    sensor_identifier, creation_timestamp, fingerprint, severity, subject,
-                    details, revision, receipt_timestamp, position
-                )
-                SELECT * FROM UNNEST(
-                    $1::uuid[], $2::timestamptz[], $3::bytea[], $4::text[]::severity[],
-                    $5::text[], $6::text[], $7::integer[], $8::timestamptz[], $9::integer[]
-                )
-                ON CONFLICT DO NOTHING
-                "#,
-                &sensor_identifiers,
-                &creation_timestamps,
-                &fingerprints,
-                &severities as _,
-                &subjects as _,
-                &details as _,
-                &revisions as _,
-                &receipt_timestamps,
-                &positions,
-            )
-            .execute(executor)
-            .await?
-        }
+        Duplicates::Refuse => insert!(),
+        Duplicates::Skip => insert!(" ON CONFLICT DO NOTHING"),
     };
     Ok(result.rows_affected())
 }

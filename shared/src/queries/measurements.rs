@@ -89,54 +89,37 @@ pub async fn insert_measurements(
         receipt_timestamps.push(measurement.receipt_timestamp.as_datetime());
         positions.push(measurement.position);
     }
+    // One statement, in two forms: as it is, and with the clause that skips stored rows
+    // (see `Duplicates`). The clause is appended with `+`, which sqlx's macros take, so
+    // that both forms are checked and the statement is written once.
+    macro_rules! insert {
+        ($($clause:literal)?) => {
+            sqlx::query!(
+                r#"
+                INSERT INTO measurement (
+                    sensor_identifier, creation_timestamp, fingerprint, revision, value,
+                    receipt_timestamp, position
+                )
+                SELECT * FROM UNNEST(
+                    $1::uuid[], $2::timestamptz[], $3::bytea[], $4::integer[],
+                    $5::text[]::json[], $6::timestamptz[], $7::integer[]
+                )
+                "# $(+ $clause)?,
+                &sensor_identifiers,
+                &creation_timestamps,
+                &fingerprints,
+                &revisions as _,
+                &values,
+                &receipt_timestamps,
+                &positions,
+            )
+            .execute(executor)
+            .await?
+        };
+    }
     let result = match duplicates {
-        Duplicates::Refuse => {
-            sqlx::query!(
-                r#"
-                INSERT INTO measurement (
-                    sensor_identifier, creation_timestamp, fingerprint, revision, value,
-                    receipt_timestamp, position
-                )
-                SELECT * FROM UNNEST(
-                    $1::uuid[], $2::timestamptz[], $3::bytea[], $4::integer[],
-                    $5::text[]::json[], $6::timestamptz[], $7::integer[]
-                )
-                "#,
-                &sensor_identifiers,
-                &creation_timestamps,
-                &fingerprints,
-                &revisions as _,
-                &values,
-                &receipt_timestamps,
-                &positions,
-            )
-            .execute(executor)
-            .await?
-        }
-        Duplicates::Skip => {
-            sqlx::query!(
-                r#"
-                INSERT INTO measurement (
-                    sensor_identifier, creation_timestamp, fingerprint, revision, value,
-                    receipt_timestamp, position
-                )
-                SELECT * FROM UNNEST(
-                    $1::uuid[], $2::timestamptz[], $3::bytea[], $4::integer[],
-                    $5::text[]::json[], $6::timestamptz[], $7::integer[]
-                )
-                ON CONFLICT DO NOTHING
-                "#,
-                &sensor_identifiers,
-                &creation_timestamps,
-                &fingerprints,
-                &revisions as _,
-                &values,
-                &receipt_timestamps,
-                &positions,
-            )
-            .execute(executor)
-            .await?
-        }
+        Duplicates::Refuse => insert!(),
+        Duplicates::Skip => insert!(" ON CONFLICT DO NOTHING"),
     };
     Ok(result.rows_affected())
 }
