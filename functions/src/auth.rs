@@ -2,13 +2,13 @@
 //! revoked) and authorization (permission on a network), checked in the contract's
 //! order: 401, then 404, then 403.
 
-use crate::error::Error;
 use sensorium_shared::domain::{AccessToken, Identifier, Timestamp};
 use sensorium_shared::queries::sessions::{self, Access};
 use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
 
 use crate::AppState;
+use crate::error::Error;
 use crate::extract::{Authorization, SensorPath};
 
 impl Authorization {

@@ -4,7 +4,6 @@
 
 use std::convert::Infallible;
 
-use crate::error::Error;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
@@ -12,6 +11,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use sensorium_shared::domain::Identifier;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+
+use crate::error::Error;
 
 /// A JSON object of at most `MAXIMUM_BODY_SIZE` bytes (the limit is a layer of every
 /// router), deserialized into `T`: a request that does not say `Content-Type:

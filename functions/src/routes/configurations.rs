@@ -1,7 +1,6 @@
 //! `/networks/{network_identifier}/sensors/{sensor_identifier}/configurations`:
 //! create configurations (published to the sensor by the outbox) and page through them.
 
-use crate::error::Error;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -14,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::auth::authorize_sensor;
+use crate::error::Error;
 use crate::extract::{Authorization, JsonBody, PathParameters, QueryParameters, SensorPath};
 
 pub fn router() -> Router<AppState> {

@@ -1,7 +1,6 @@
 //! `/networks/{network_identifier}/sensors/{sensor_identifier}/logs`: pages of a
 //! sensor's log messages, and its warnings and errors grouped by subject.
 
-use crate::error::Error;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -12,6 +11,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::auth::authorize_sensor;
+use crate::error::Error;
 use crate::extract::{Authorization, NoQuery, PathParameters, QueryParameters, SensorPath};
 
 pub fn router() -> Router<AppState> {

@@ -1,7 +1,6 @@
 //! `/networks/{network_identifier}/sensors/{sensor_identifier}/measurements`: pages
 //! of a sensor's measurements, or their hourly averages.
 
-use crate::error::Error;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -13,6 +12,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::auth::authorize_sensor;
+use crate::error::Error;
 use crate::extract::{Authorization, PathParameters, QueryParameters, SensorPath};
 use crate::routes::JsonText;
 

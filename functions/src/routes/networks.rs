@@ -1,6 +1,5 @@
 //! `/networks`: create networks, list the caller's, and a network's overview.
 
-use crate::error::Error;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -12,6 +11,7 @@ use sqlx::Connection;
 
 use crate::AppState;
 use crate::auth::{authenticate, authorize_network};
+use crate::error::Error;
 use crate::extract::{
     Authorization, JsonBody, NetworkPath, NoQuery, PathParameters, QueryParameters,
 };

@@ -1,6 +1,5 @@
 //! `/networks/{network_identifier}/sensors`: list, create and rename sensors.
 
-use crate::error::Error;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -11,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::auth::{authorize_network, authorize_sensor};
+use crate::error::Error;
 use crate::extract::{
     Authorization, JsonBody, NetworkPath, NoQuery, PathParameters, QueryParameters, SensorPath,
 };

@@ -1,7 +1,6 @@
 //! `POST /users`, `POST /authentication` and `DELETE /authentication`: accounts and
 //! their access tokens.
 
-use crate::error::{Context, Error};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -13,6 +12,7 @@ use sensorium_shared::passwords;
 use sensorium_shared::queries::{sessions, users};
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Context, Error};
 use crate::extract::{Authorization, JsonBody, NoQuery, QueryParameters};
 use crate::{AppState, auth};
 
