@@ -17,7 +17,12 @@
 # Starting exports DATABASE_URL, PGHOST, PGPORT, PGUSER, PGDATABASE; MQTT_URL (with the
 # broker admin's user and password), CREDENTIALS_PROVIDER, MOSQUITTO_PID, MOSQUITTO_BIN,
 # MOSQUITTO_CONF_TEMPLATE, MOSQUITTO_DYNAMIC_SECURITY_FILE; MOTO_URL. Stopping is safe to
-# repeat, and after the service died.
+# repeat, and after the service died. Each start registers its stop with on_exit, so a
+# script stops what it started whatever its outcome:
+#
+#   on_exit COMMAND [ARGUMENT...]      run it when the script exits (below)
+#   stop_background_process NAME PID GRACE   TERM, then KILL after GRACE seconds
+#   build_harness                      builds the harness with cargo's progress shown
 
 readonly DATABASE_NAME=sensorium
 
@@ -30,6 +35,38 @@ unset MOTO_DIR MOTO_PID MOTO_PORT
 # Queries are checked at compile time against the committed `.sqlx/` data, never against
 # whatever database DATABASE_URL names (a fresh one has no tables until migrated).
 export SQLX_OFFLINE="${SQLX_OFFLINE:-true}"
+
+# The commands on_exit registered, each quoted for eval.
+EXIT_COMMANDS=()
+
+# Runs the command when the script exits: at its end, on a failure, or on INT or TERM.
+# Commands run in the reverse order of their registration, so what was started last
+# stops first; one that fails does not keep the others from running, and makes the exit
+# status 1 if it was 0. A command registered twice runs once.
+on_exit() {
+    local command registered
+    printf -v command '%q ' "$@"
+    for registered in "${EXIT_COMMANDS[@]}"; do
+        [[ $registered != "$command" ]] || return 0
+    done
+    EXIT_COMMANDS+=("$command")
+    if ((${#EXIT_COMMANDS[@]} == 1)); then
+        trap run_exit_commands EXIT
+        trap 'exit 130' INT
+        trap 'exit 143' TERM
+    fi
+}
+
+run_exit_commands() {
+    local status=$? index
+    trap '' INT TERM
+    for ((index = ${#EXIT_COMMANDS[@]} - 1; index >= 0; index--)); do
+        if ! eval "${EXIT_COMMANDS[index]}"; then
+            ((status != 0)) || status=1
+        fi
+    done
+    exit "$status"
+}
 
 say() {
     printf '==> %s\n' "$*" >&2
@@ -76,6 +113,23 @@ stop_process() {
         signal_if_alive KILL "$pid"
         wait_for_exit "$pid" 5
     fi
+}
+
+# Stops background process $2, named $1 in the log, if it still runs: TERM, then KILL
+# after $3 seconds.
+stop_background_process() {
+    local name=$1 pid=$2 grace=$3
+    if process_is_alive "$pid"; then
+        say "stopping $name"
+        stop_process "$pid" "$grace"
+    fi
+}
+
+# Builds the harness with cargo's own progress on the terminal: a first build takes
+# minutes, and `cargo run --quiet --bin harness` after it starts at once.
+build_harness() {
+    say "cargo build --bin harness"
+    cargo build --bin harness
 }
 
 port_accepts_connections() {
@@ -138,47 +192,6 @@ ensure_service_binaries() {
         say "PostgreSQL, Mosquitto or moto is missing; running ./scripts/setup"
         ./scripts/setup
     fi
-}
-
-# Installs Python command-line tools from PyPI into the interpreter that runs python3.
-install_python_tools() {
-    if ! python3 -m pip --version >/dev/null 2>&1; then
-        if [[ $EUID -ne 0 ]] || ! command -v apt-get >/dev/null; then
-            fail "python3 has no pip; install it (Debian: apt-get install python3-pip)"
-        fi
-        say "installing Debian package python3-pip"
-        apt_install python3-pip
-    fi
-    # Debian's own python3 refuses pip installs (PEP 668); these tools have no Debian
-    # packages, and the machines this runs on are dedicated to the project.
-    if python3 -c 'import os, sys, sysconfig
-sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'; then
-        export PIP_BREAK_SYSTEM_PACKAGES=1
-    fi
-    say "installing from PyPI: $*"
-    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore "$@"
-    if command -v pyenv >/dev/null; then
-        pyenv rehash
-    fi
-    hash -r
-}
-
-# Installs Debian packages without starting their services (we run private instances).
-apt_install() {
-    local created_policy=false status=0
-    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-        printf '#!/bin/sh\n# Written by scripts/lib.sh during apt-get install.\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod 755 /usr/sbin/policy-rc.d
-        created_policy=true
-    fi
-    {
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-    } || status=$?
-    if [[ $created_policy == true ]]; then
-        rm /usr/sbin/policy-rc.d
-    fi
-    return "$status"
 }
 
 # --- PostgreSQL ------------------------------------------------------------------------
@@ -280,6 +293,7 @@ start_postgres_server() {
 # stop. Durability is traded for speed (fsync off): a crash loses nothing we need.
 start_private_postgres() {
     local run
+    on_exit stop_private_postgres
     check_postgres_user
     PG_BIN_DIR=$(postgres_bin_dir) || fail "PostgreSQL is not installed; run ./scripts/setup"
     run=$(make_postgres_run_directory)
@@ -293,6 +307,7 @@ start_private_postgres() {
 # A server whose data persists in $1 (created on first use), on port $2 when it is free.
 start_persistent_postgres() {
     local data=$1 port=$2 log run version
+    on_exit stop_private_postgres
     check_postgres_user
     PG_BIN_DIR=$(postgres_bin_dir) || fail "PostgreSQL is not installed; run ./scripts/setup"
     [[ $data == /* ]] || fail "start_persistent_postgres needs an absolute path, not $data"
@@ -334,7 +349,8 @@ resume_private_postgres() {
 }
 
 # Stops the server started above, if it still runs, and removes what was temporary.
-# Returns non-zero (without exiting) if it could not, so a cleanup trap goes on.
+# Returns non-zero (without exiting) if it could not, so that on_exit's other commands
+# still run.
 stop_private_postgres() {
     local data=${PRIVATE_POSTGRES_DATA:-} run=${PRIVATE_POSTGRES_RUN:-}
     if [[ -n $data ]] && postgres_is_running "$data"; then
@@ -411,6 +427,7 @@ PYTHON
 # everything lives in a temporary directory, deleted on stop.
 start_private_mosquitto() {
     local port=${1:-} state=${2:-} directory persistence plugin attempt pid password
+    on_exit stop_private_mosquitto
     MOSQUITTO_BIN=$(mosquitto_binary) || fail "Mosquitto is not installed; run ./scripts/setup"
     plugin=$(mosquitto_dynamic_security_plugin) ||
         fail "Mosquitto's dynamic-security plugin is missing; run ./scripts/setup"
@@ -500,6 +517,7 @@ wait_for_moto() {
 # the credentials provider's tests talk to. Its state lives in its memory only.
 start_moto() {
     local port directory attempt pid
+    on_exit stop_moto
     command -v moto_server >/dev/null || fail "moto_server is not installed; run ./scripts/setup"
     directory=$(mktemp -d "${TMPDIR:-/tmp}/sensorium-moto.XXXXXX")
     MOTO_DIR=$directory

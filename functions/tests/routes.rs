@@ -11,7 +11,7 @@ use sensorium_functions::routes::{self, ROUTES, RouteFunction};
 use sensorium_shared::publisher::ScheduledOnly;
 use sensorium_shared::settings::Deployment;
 
-const OPENAPI: &str = include_str!("../openapi.json");
+const OPENAPI: &str = include_str!("../../docs/openapi.json");
 const HTTP_METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
