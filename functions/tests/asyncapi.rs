@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use sensorium_functions::jobs::publish_configurations;
 use sensorium_functions::topics::Topic;
-use sensorium_functions::topics::elements::{
+use sensorium_functions::topics::{
     Element, Heartbeat, LogMessage, Measurement, parse_elements,
 };
 use sensorium_shared::limits::{MAXIMUM_CONFIGURATION_SIZE, MAXIMUM_MESSAGE_SIZE};
