@@ -308,40 +308,44 @@ pub fn recent() -> f64 {
     (chrono::Utc::now().timestamp() - 3600) as f64
 }
 
-/// The broker's count of the messages it holds, retained ones included, and of the
-/// retained ones (Mosquitto's `$SYS` topics).
+/// The broker's count of the messages it holds, retained ones included, of the
+/// retained ones, and its uptime, published at each `$SYS` update (Mosquitto's).
 const STORED_MESSAGES: &str = "$SYS/broker/store/messages/count";
 const RETAINED_MESSAGES: &str = "$SYS/broker/retained messages/count";
+const UPTIME: &str = "$SYS/broker/uptime";
 
 /// Waits until the broker at `url` holds no message but its retained ones: every
 /// message it delivered with QoS 1 was acknowledged. The broker must publish its
-/// `$SYS` counts every second (`sys_interval 1`).
+/// `$SYS` topics every second (`sys_interval 1`). The counts arrive retained when
+/// subscribed to, and later only when they change, so they are judged once a whole
+/// `$SYS` update came after the wait began (the second fresh uptime).
 pub async fn wait_until_every_delivery_is_acknowledged(url: &url::Url) {
     let mut probe = Sensor::connect(url);
-    for topic in [STORED_MESSAGES, RETAINED_MESSAGES] {
-        // QoS 0: the counts sent to the probe are not held for it.
+    for topic in [STORED_MESSAGES, RETAINED_MESSAGES, UPTIME] {
+        // QoS 0: what is sent to the probe is not held for it.
         probe
             .client
             .subscribe(topic, QoS::AtMostOnce)
             .await
             .unwrap();
     }
-    let (mut stored, mut retained) = (None, None);
+    let (mut stored, mut retained, mut updates) = (None, None, 0);
     let deadline = tokio::time::Instant::now() + STORED_WITHIN;
-    while stored.is_none() || stored != retained {
-        let count = tokio::time::timeout_at(deadline, probe.received.recv())
+    while updates < 2 || stored.is_none() || stored != retained {
+        let message = tokio::time::timeout_at(deadline, probe.received.recv())
             .await
             .unwrap_or_else(|_| {
                 panic!("the broker still holds {stored:?} messages, {retained:?} of them retained")
             })
             .expect("the probe stays connected");
-        let value = std::str::from_utf8(&count.payload)
+        let count = std::str::from_utf8(&message.payload)
             .ok()
             .and_then(|text| text.trim().parse::<u64>().ok());
-        if count.topic == STORED_MESSAGES {
-            stored = value;
-        } else {
-            retained = value;
+        match message.topic.as_str() {
+            STORED_MESSAGES => stored = count,
+            RETAINED_MESSAGES => retained = count,
+            _ if !message.retain => updates += 1,
+            _ => {}
         }
     }
 }
