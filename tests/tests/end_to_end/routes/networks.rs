@@ -2,7 +2,7 @@
 //! checks every route on a network makes (404 before 403).
 
 use crate::helpers::scene::{
-    Scene, create_network, create_sensor, create_user, now, store_measurements,
+    Scene, create_network, create_sensor, create_user, now, post_network, store_measurements,
 };
 use crate::helpers::{TestApp, count, error};
 use serde_json::{Value, json};
@@ -14,13 +14,7 @@ const MISSING: &str = "00000000-0000-4000-8000-000000000000";
 async fn creating_a_network_returns_201_and_gives_the_creator_permission(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let user = create_user(&app, "alice").await;
-    let (status, body) = app
-        .post(
-            "/networks",
-            Some(&user.access_token),
-            json!({"network_name": "garden"}),
-        )
-        .await;
+    let (status, body) = post_network(&app, &user.access_token, "garden").await;
     assert_eq!(status, 201);
     assert_eq!(body.as_object().unwrap().len(), 1);
     let network = body["network_identifier"].as_str().unwrap();
@@ -40,13 +34,7 @@ async fn creating_a_network_with_a_taken_name_returns_409(pool: PgPool) {
     let alice = create_user(&app, "alice").await;
     let bob = create_user(&app, "bob").await;
     create_network(&app, &alice.access_token, "garden").await;
-    let (status, body) = app
-        .post(
-            "/networks",
-            Some(&bob.access_token),
-            json!({"network_name": "garden"}),
-        )
-        .await;
+    let (status, body) = post_network(&app, &bob.access_token, "garden").await;
     assert_eq!((status, body), error(409));
     let networks = count(&app.pool, "SELECT count(*) FROM network").await;
     assert_eq!(networks, 1);
@@ -130,10 +118,7 @@ async fn reading_a_network_returns_4_hour_measurement_counts_per_sensor(pool: Pg
         ],
     )
     .await;
-    let (status, body) = app
-        .get(&format!("/networks/{}", scene.network), scene.token())
-        .await;
-    assert_eq!(status, 200);
+    let body = scene.overview(&app).await;
     assert_eq!(
         body,
         json!([
@@ -171,10 +156,7 @@ async fn the_network_overview_counts_the_last_28_days(pool: PgPool) {
         ],
     )
     .await;
-    let (status, body) = app
-        .get(&format!("/networks/{}", scene.network), scene.token())
-        .await;
-    assert_eq!(status, 200);
+    let body = scene.overview(&app).await;
     assert_eq!(
         body[0]["bucket_timestamps"],
         json!([bucket_of(twenty_seven), bucket_of(eight)])
