@@ -11,6 +11,7 @@ use std::sync::LazyLock;
 
 use aws_sdk_iot::Client;
 use aws_sdk_iot::config::{BehaviorVersion, Credentials as StaticCredentials, Region};
+use aws_sdk_iot::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iot::types::CertificateStatus;
 use sensorium_functions::cloud::https_client;
 use sensorium_iot::{IotCredentials, retry_config};
@@ -55,15 +56,29 @@ async fn create_policy(client: &Client) -> String {
     name
 }
 
+/// Every item of a paginated list request, from all its pages.
+macro_rules! list_all {
+    ($request:expr) => {
+        $request.into_paginator().items().send().try_collect().await
+    };
+}
+
+/// What a call answered, or `None` when what it names does not exist (IoT Core's
+/// `ResourceNotFoundException`); any other error fails the test, saying what failed.
+fn unless_not_found<T, E, R>(answer: Result<T, SdkError<E, R>>, doing: &str) -> Option<T>
+where
+    E: ProvideErrorMetadata + std::fmt::Debug,
+    R: std::fmt::Debug,
+{
+    match answer {
+        Ok(value) => Some(value),
+        Err(error) if error.code() == Some("ResourceNotFoundException") => None,
+        Err(error) => panic!("{doing}: {error:?}"),
+    }
+}
+
 async fn things_named(client: &Client, name: &str) -> usize {
-    let things = client
-        .list_things()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .unwrap();
+    let things = list_all!(client.list_things()).unwrap();
     things
         .iter()
         .filter(|thing| thing.thing_name() == Some(name))
@@ -72,48 +87,16 @@ async fn things_named(client: &Client, name: &str) -> usize {
 
 /// The principal ARNs attached to the thing, or `None` when there is no such thing.
 async fn thing_principals(client: &Client, thing: &str) -> Option<Vec<String>> {
-    match client
-        .list_thing_principals()
-        .thing_name(thing)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-    {
-        Ok(principals) => Some(principals),
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|error| error.is_resource_not_found_exception()) =>
-        {
-            None
-        }
-        Err(error) => panic!("listing the thing's principals: {error:?}"),
-    }
+    let principals = list_all!(client.list_thing_principals().thing_name(thing));
+    unless_not_found(principals, "listing the thing's principals")
 }
 
 async fn policy_targets(client: &Client, policy: &str) -> Vec<String> {
-    client
-        .list_targets_for_policy()
-        .policy_name(policy)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .unwrap()
+    list_all!(client.list_targets_for_policy().policy_name(policy)).unwrap()
 }
 
 async fn certificate_policies(client: &Client, certificate_arn: &str) -> Vec<String> {
-    client
-        .list_attached_policies()
-        .target(certificate_arn)
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
+    list_all!(client.list_attached_policies().target(certificate_arn))
         .unwrap()
         .iter()
         .filter_map(|policy| policy.policy_name().map(str::to_owned))
@@ -122,38 +105,22 @@ async fn certificate_policies(client: &Client, certificate_arn: &str) -> Vec<Str
 
 /// The status of the certificate, or `None` when it does not exist.
 async fn certificate_status(client: &Client, certificate_id: &str) -> Option<CertificateStatus> {
-    match client
+    let answer = client
         .describe_certificate()
         .certificate_id(certificate_id)
         .send()
-        .await
-    {
-        Ok(answer) => Some(
-            answer
-                .certificate_description()
-                .and_then(|description| description.status())
-                .cloned()
-                .expect("a described certificate has a status"),
-        ),
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|error| error.is_resource_not_found_exception()) =>
-        {
-            None
-        }
-        Err(error) => panic!("describing the certificate: {error:?}"),
-    }
+        .await;
+    let answer = unless_not_found(answer, "describing the certificate")?;
+    let status = answer
+        .certificate_description()
+        .and_then(|description| description.status())
+        .cloned()
+        .expect("a described certificate has a status");
+    Some(status)
 }
 
 async fn certificate_ids(client: &Client) -> Vec<String> {
-    let mut ids: Vec<String> = client
-        .list_certificates()
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
+    let mut ids: Vec<String> = list_all!(client.list_certificates())
         .unwrap()
         .iter()
         .filter_map(|certificate| certificate.certificate_id().map(str::to_owned))

@@ -12,7 +12,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
 /// What a pool's connections serve, and so how long one statement may run: less than
 /// the function running it has (`infra/template.json`'s `Timeout`, checked by
-/// `functions/tests/infra.rs`), so that no statement runs on after its function gave
+/// `functions/tests/functions/infra.rs`), so that no statement runs on after its function gave
 /// up, holding a connection and locks for nobody.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {

@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use std::collections::{HashSet, VecDeque};
 
-use rumqttc::{Event, EventLoop, Packet, PubAck, QoS, Transport};
+use rumqttc::{AsyncClient, Event, EventLoop, Packet, PubAck, QoS, SubscribeFilter, Transport};
+use sensorium_functions::topics::Topic;
 use tokio::sync::mpsc;
 
 /// Longest wait between two connection attempts.
@@ -65,6 +66,32 @@ pub fn client_options(url: &url::Url, client_id: &str) -> anyhow::Result<rumqttc
         options.set_transport(Transport::tls_with_default_config());
     }
     Ok(options)
+}
+
+/// Opens the persistent session of the bridge `client_id` on the broker at `url` with
+/// the bridge's subscriptions, and leaves: as a bridge that ran before leaves them, so
+/// the broker queues the sensors' messages for it from the first one on. For the
+/// tests, the benchmark and the fault injection, which start the harness after the
+/// stream.
+pub async fn open_bridge_session(url: &url::Url, client_id: &str) -> anyhow::Result<()> {
+    let mut options = client_options(url, client_id)?;
+    options
+        .set_clean_session(false)
+        .set_keep_alive(Duration::from_secs(30));
+    let (client, mut event_loop) = AsyncClient::new(options, 10);
+    client
+        .subscribe_many(
+            Topic::ALL.map(|topic| SubscribeFilter::new(topic.filter(), QoS::AtLeastOnce)),
+        )
+        .await?;
+    loop {
+        if let Event::Incoming(Packet::SubAck(_)) = event_loop.poll().await? {
+            break;
+        }
+    }
+    client.disconnect().await?;
+    while event_loop.poll().await.is_ok() {}
+    Ok(())
 }
 
 /// A QoS 1 message to acknowledge: its packet identifier, and the number of the

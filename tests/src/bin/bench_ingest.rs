@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter};
+use sensorium_harness::mqtt::open_bridge_session;
 use sensorium_shared::domain::{Attribute, Identifier, Timestamp};
 use sensorium_shared::queries::measurements::NewMeasurement;
 use sensorium_shared::{database, settings};
@@ -357,20 +358,7 @@ async fn main() -> anyhow::Result<()> {
     // The bridge's session opened before the stream, as a harness that ran before
     // left it: the broker queues for it from the first message on.
     let client_id = format!("bench-bridge-{}", Identifier::new());
-    let (session, mut session_loop) = AsyncClient::new(client_options(&url, &client_id, false), 10);
-    session
-        .subscribe_many(
-            ["measurements/+", "heartbeats/+", "log-messages/+"]
-                .map(|filter| SubscribeFilter::new(filter.into(), QoS::AtLeastOnce)),
-        )
-        .await?;
-    loop {
-        if let Event::Incoming(Packet::SubAck(_)) = session_loop.poll().await? {
-            break;
-        }
-    }
-    session.disconnect().await?;
-    while session_loop.poll().await.is_ok() {}
+    open_bridge_session(&url, &client_id).await?;
 
     let mut harness = Command::new(&harness_binary)
         .arg("serve")

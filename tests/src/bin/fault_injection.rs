@@ -16,7 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS, SubscribeFilter};
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+use sensorium_harness::mqtt::open_bridge_session;
 use sensorium_shared::domain::Identifier;
 use sensorium_shared::queries::configurations::create_configuration;
 use sensorium_shared::{database, settings};
@@ -219,26 +220,6 @@ fn client_options(url: &url::Url, client_id: &str, clean_session: bool) -> MqttO
         .set_inflight(1000)
         .set_keep_alive(Duration::from_secs(30));
     options
-}
-
-/// Opens the bridge's persistent session and subscriptions, as a harness that ran
-/// before left them: the broker queues the stream for it from the first message.
-async fn open_bridge_session(url: &url::Url, client_id: &str) -> anyhow::Result<()> {
-    let (client, mut event_loop) = AsyncClient::new(client_options(url, client_id, false), 10);
-    client
-        .subscribe_many(
-            ["measurements/+", "heartbeats/+", "log-messages/+"]
-                .map(|filter| SubscribeFilter::new(filter.into(), QoS::AtLeastOnce)),
-        )
-        .await?;
-    loop {
-        if let Event::Incoming(Packet::SubAck(_)) = event_loop.poll().await? {
-            break;
-        }
-    }
-    client.disconnect().await?;
-    while event_loop.poll().await.is_ok() {}
-    Ok(())
 }
 
 fn seconds(duration: Duration) -> f64 {

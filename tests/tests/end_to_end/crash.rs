@@ -1,16 +1,16 @@
 //! The harness binary killed with SIGKILL in the middle of a stream and restarted:
 //! every message the broker accepted is stored, none twice.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::eventually;
-use common::mqtt::broker_url;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter};
+use crate::helpers::database_url;
+use crate::helpers::mqtt::broker_url;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use sensorium_harness::mqtt::open_bridge_session;
 use sensorium_shared::domain::Identifier;
 use sensorium_shared::testing::create_sensor;
+use sensorium_shared::testing::eventually;
 use sqlx::PgPool;
 
 const MESSAGES: usize = 20_000;
@@ -30,17 +30,6 @@ fn start_harness(database_url: &str, client_id: &str) -> Child {
         .expect("the harness starts")
 }
 
-/// The URL of the database `#[sqlx::test]` made for this test.
-async fn database_url(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let mut url: url::Url = std::env::var("DATABASE_URL").unwrap().parse().unwrap();
-    url.set_path(&name);
-    url.to_string()
-}
-
 fn client_options(client_id: &str, clean_session: bool) -> MqttOptions {
     let url = broker_url();
     let mut options = sensorium_harness::mqtt::client_options(&url, client_id).unwrap();
@@ -49,27 +38,6 @@ fn client_options(client_id: &str, clean_session: bool) -> MqttOptions {
         .set_inflight(1000)
         .set_keep_alive(Duration::from_secs(30));
     options
-}
-
-/// Opens the bridge's persistent session and subscriptions, as a harness that ran
-/// before left them, so the broker queues the stream for it from the first message.
-async fn open_bridge_session(client_id: &str) {
-    let (client, mut event_loop) = AsyncClient::new(client_options(client_id, false), 10);
-    client
-        .subscribe_many(
-            ["measurements/+", "heartbeats/+", "log-messages/+"]
-                .map(|filter| SubscribeFilter::new(filter.into(), QoS::AtLeastOnce)),
-        )
-        .await
-        .unwrap();
-    loop {
-        match event_loop.poll().await.expect("the broker answers") {
-            Event::Incoming(Packet::SubAck(_)) => break,
-            _ => continue,
-        }
-    }
-    client.disconnect().await.unwrap();
-    while event_loop.poll().await.is_ok() {}
 }
 
 async fn stored(pool: &PgPool) -> i64 {
@@ -87,7 +55,9 @@ async fn a_harness_killed_mid_stream_stores_every_message_exactly_once(pool: PgP
     }
     let database_url = database_url(&pool).await;
     let client_id = format!("bridge-{}", Identifier::new());
-    open_bridge_session(&client_id).await;
+    open_bridge_session(&broker_url(), &client_id)
+        .await
+        .unwrap();
     let mut harness = start_harness(&database_url, &client_id);
 
     // The sensors' stream, QoS 1, until the broker acknowledged every message.
@@ -189,7 +159,9 @@ async fn a_message_is_acknowledged_to_the_broker_only_once_stored(pool: PgPool) 
         .await
         .unwrap();
     let client_id = format!("bridge-{}", Identifier::new());
-    open_bridge_session(&client_id).await;
+    open_bridge_session(&broker_url(), &client_id)
+        .await
+        .unwrap();
     let mut harness = start_harness(&database_url, &client_id);
 
     // Inserts of measurements block until this transaction ends.

@@ -3,15 +3,12 @@
 //! acknowledges it and sends measurements and logs, and the operator reads all of it
 //! back over REST.
 
-mod common;
-mod fixtures;
-
 use std::time::Duration;
 
-use common::mqtt::{Sensor, broker_url, spawn_mqtt};
-use common::{TestApp, eventually};
-use fixtures::Scene;
-use rumqttc::QoS;
+use crate::helpers::TestApp;
+use crate::helpers::mqtt::{Sensor, broker_url, spawn_mqtt};
+use crate::helpers::scene::Scene;
+use sensorium_shared::testing::eventually;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -40,10 +37,9 @@ async fn what_a_sensor_sends_is_readable_over_rest_and_its_configuration_reaches
     let scene = Scene::create(&app).await;
 
     // The operator configures the sensor before it is even connected.
-    let (status, body) = app
-        .post(
-            &scene.sensor_path("/configurations"),
-            scene.token(),
+    let (status, body) = scene
+        .post_configuration(
+            &app,
             json!({"interval": 60, "pollutants": ["pm2_5", "no2"]}),
         )
         .await;
@@ -60,10 +56,8 @@ async fn what_a_sensor_sends_is_readable_over_rest_and_its_configuration_reaches
     // ...a sensor that connects later still receives it: published retained.
     let mut sensor = Sensor::connect(&broker_url());
     sensor
-        .client
-        .subscribe(format!("configurations/{}", scene.sensor), QoS::AtLeastOnce)
-        .await
-        .unwrap();
+        .subscribe(&format!("configurations/{}", scene.sensor))
+        .await;
     let configuration = sensor
         .next_message(DEADLINE)
         .await

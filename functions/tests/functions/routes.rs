@@ -3,15 +3,13 @@
 //! its query from an API Gateway event.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use lambda_http::tower::ServiceExt;
-use sensorium_functions::AppState;
 use sensorium_functions::routes::{self, ROUTES, RouteFunction};
-use sensorium_shared::publisher::ScheduledOnly;
-use sensorium_shared::settings::Deployment;
 
-const OPENAPI: &str = include_str!("../../docs/openapi.json");
+use crate::helpers::offline_state;
+
+const OPENAPI: &str = include_str!("../../../docs/openapi.json");
 const HTTP_METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
@@ -40,18 +38,6 @@ fn the_openapi_document_declares_exactly_the_route_table() {
     );
 }
 
-/// A state whose pool never connects: every request below is refused before a query.
-fn offline_state() -> AppState {
-    let pool =
-        sensorium_shared::database::connect("postgres://nobody@127.0.0.1:1/none", 1).unwrap();
-    let deployment = Deployment {
-        environment: "test".into(),
-        commit_sha: "abc".into(),
-        branch_name: "main".into(),
-    };
-    AppState::new(pool, deployment, Arc::new(ScheduledOnly))
-}
-
 #[tokio::test]
 async fn every_route_is_served_by_its_function_and_by_the_merged_router() {
     let identifier = "a4ac4e7c-47e2-4c4a-8f1a-0b0e8e3a2b1c";
@@ -60,8 +46,8 @@ async fn every_route_is_served_by_its_function_and_by_the_merged_router() {
             .replace("{network_identifier}", identifier)
             .replace("{sensor_identifier}", identifier);
         let routers = [
-            routes::function_router(*function, offline_state()),
-            routes::router(offline_state()),
+            routes::function_router(*function, offline_state("test", "main")),
+            routes::router(offline_state("test", "main")),
         ];
         for router in routers {
             // No body and no token: 400 or 401 (200 for the status), never 404 or 405.
@@ -123,7 +109,8 @@ async fn a_function_validates_the_query_of_a_gateway_event() {
         ("creation_timestamp=-1", 400),
         ("limit=5", 400),
     ] {
-        let router = routes::function_router(RouteFunction::Measurements, offline_state());
+        let router =
+            routes::function_router(RouteFunction::Measurements, offline_state("test", "main"));
         let response = router.oneshot(gateway_event(&path, query)).await.unwrap();
         assert_eq!(response.status().as_u16(), status, "{query}");
     }

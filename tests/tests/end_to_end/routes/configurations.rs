@@ -1,13 +1,10 @@
 //! `/networks/{n}/sensors/{s}/configurations`: revisions, the outbox, cursor pages.
 
-mod common;
-mod fixtures;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::TestApp;
-use fixtures::Scene;
+use crate::helpers::scene::Scene;
+use crate::helpers::{TestApp, count, error};
 use sensorium_shared::publisher::{BoxFuture, OutboxTrigger};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -27,13 +24,7 @@ impl OutboxTrigger for RecordingOutbox {
 
 async fn create_configurations(app: &TestApp, scene: &Scene, count: i64) {
     for index in 0..count {
-        let (status, body) = app
-            .post(
-                &scene.sensor_path("/configurations"),
-                scene.token(),
-                json!({"index": index}),
-            )
-            .await;
+        let (status, body) = scene.post_configuration(app, json!({"index": index})).await;
         assert_eq!((status, body), (201, json!({"revision": index})));
     }
 }
@@ -54,13 +45,7 @@ async fn creating_a_configuration_returns_201_stores_it_unpublished_and_wakes_th
     let app = TestApp::spawn_with_outbox(pool, outbox.clone()).await;
     let scene = Scene::create(&app).await;
     let value = json!({"interval": 60, "nested": {"list": [1, "two", null]}, "big": 1.5e300});
-    let (status, body) = app
-        .post(
-            &scene.sensor_path("/configurations"),
-            scene.token(),
-            value.clone(),
-        )
-        .await;
+    let (status, body) = scene.post_configuration(&app, value.clone()).await;
     assert_eq!((status, body), (201, json!({"revision": 0})));
     assert_eq!(outbox.wakes.load(Ordering::SeqCst), 1);
     let (stored, revision, published): (Value, i32, bool) = sqlx::query_as(
@@ -71,13 +56,7 @@ async fn creating_a_configuration_returns_201_stores_it_unpublished_and_wakes_th
     .unwrap();
     assert_eq!((stored, revision, published), (value.clone(), 0, false));
 
-    let (status, _) = app
-        .post(
-            &scene.sensor_path("/configurations"),
-            scene.token(),
-            json!({}),
-        )
-        .await;
+    let (status, _) = scene.post_configuration(&app, json!({})).await;
     assert_eq!(status, 201);
     let (status, page) = app
         .get(&scene.sensor_path("/configurations"), scene.token())
@@ -111,18 +90,8 @@ async fn configurations_that_are_not_json_objects_return_400(pool: PgPool) {
         json!(true),
         json!(null),
     ] {
-        let (status, answer) = app
-            .post(
-                &scene.sensor_path("/configurations"),
-                scene.token(),
-                body.clone(),
-            )
-            .await;
-        assert_eq!(
-            (status, answer),
-            (400, json!({"details": "Bad Request"})),
-            "{body}"
-        );
+        let (status, answer) = scene.post_configuration(&app, body.clone()).await;
+        assert_eq!((status, answer), error(400), "{body}");
     }
     for raw in ["", "{", "{\"a\": 1} {}", "not json"] {
         let response = app
@@ -136,11 +105,8 @@ async fn configurations_that_are_not_json_objects_return_400(pool: PgPool) {
             .unwrap();
         assert_eq!(response.status(), 400, "{raw:?}");
     }
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM configuration")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(count, 0);
+    let configurations = count(&app.pool, "SELECT count(*) FROM configuration").await;
+    assert_eq!(configurations, 0);
     assert_eq!(outbox.wakes.load(Ordering::SeqCst), 0);
 }
 
@@ -154,20 +120,9 @@ async fn a_configuration_over_100_kib_returns_413_and_one_at_the_limit_is_stored
     let limit = 100 * 1024;
     let at_limit = json!({"v": "x".repeat(limit - 8)});
     let over = json!({"v": "x".repeat(limit - 7)});
-    let (status, answer) = app
-        .post(&scene.sensor_path("/configurations"), scene.token(), over)
-        .await;
-    assert_eq!(
-        (status, answer),
-        (413, json!({"details": "Payload Too Large"}))
-    );
-    let (status, _) = app
-        .post(
-            &scene.sensor_path("/configurations"),
-            scene.token(),
-            at_limit,
-        )
-        .await;
+    let (status, answer) = scene.post_configuration(&app, over).await;
+    assert_eq!((status, answer), error(413));
+    let (status, _) = scene.post_configuration(&app, at_limit).await;
     assert_eq!(status, 201);
     let sizes: Vec<i32> = sqlx::query_scalar("SELECT length(value::text) FROM configuration")
         .fetch_all(&app.pool)
@@ -192,26 +147,12 @@ async fn configurations_holding_u0000_return_400_and_store_nothing(pool: PgPool)
         json!({"nested": {"list": [1, "\u{0}"]}}),
         json!({"key\u{0}": 1}),
     ] {
-        let (status, answer) = app
-            .post(
-                &scene.sensor_path("/configurations"),
-                scene.token(),
-                body.clone(),
-            )
-            .await;
-        assert_eq!(
-            (status, answer),
-            (400, json!({"details": "Bad Request"})),
-            "{body}"
-        );
+        let (status, answer) = scene.post_configuration(&app, body.clone()).await;
+        assert_eq!((status, answer), error(400), "{body}");
     }
     // The same text escaped once more is no U+0000, and is stored.
-    let (status, _) = app
-        .post(
-            &scene.sensor_path("/configurations"),
-            scene.token(),
-            json!({"path": "C:\\u0000"}),
-        )
+    let (status, _) = scene
+        .post_configuration(&app, json!({"path": "C:\\u0000"}))
         .await;
     assert_eq!(status, 201);
     let stored: Vec<Value> = sqlx::query_scalar("SELECT value FROM configuration")
@@ -326,10 +267,6 @@ async fn invalid_page_parameters_return_400(pool: PgPool) {
                 scene.token(),
             )
             .await;
-        assert_eq!(
-            (status, body),
-            (400, json!({"details": "Bad Request"})),
-            "{query}"
-        );
+        assert_eq!((status, body), error(400), "{query}");
     }
 }

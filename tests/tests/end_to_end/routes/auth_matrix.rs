@@ -5,11 +5,8 @@
 //! else the other user's own answer), and 404 for a network or sensor that does not
 //! exist.
 
-mod common;
-mod fixtures;
-
-use common::TestApp;
-use fixtures::{PASSWORD, Scene, create_user};
+use crate::helpers::scene::{PASSWORD, Scene, create_user, post_credentials};
+use crate::helpers::{TestApp, error};
 use reqwest::Method;
 use sensorium_functions::routes::ROUTES;
 use sensorium_shared::domain::{AccessToken, Identifier};
@@ -72,23 +69,9 @@ async fn send(
 
 /// A new token of `user_name`, by logging in.
 async fn log_in(app: &TestApp, user_name: &str) -> String {
-    let (status, body) = app
-        .post(
-            "/authentication",
-            None,
-            json!({"user_name": user_name, "password": PASSWORD}),
-        )
-        .await;
+    let (status, body) = post_credentials(app, "/authentication", user_name, PASSWORD).await;
     assert_eq!(status, 201, "{body}");
     body["access_token"].as_str().unwrap().to_owned()
-}
-
-fn error(status: u16) -> (u16, Value) {
-    let details = reqwest::StatusCode::from_u16(status)
-        .unwrap()
-        .canonical_reason()
-        .unwrap();
-    (status, json!({ "details": details }))
 }
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]

@@ -1,35 +1,14 @@
-//! `/networks/{n}/sensors/{s}/measurements` and `.../logs`: cursor pages by creation
-//! time and the aggregates, over data stored the way ingestion stores it.
+//! `/networks/{n}/sensors/{s}/measurements`: cursor pages by creation time and the
+//! hourly aggregates, over data stored the way ingestion stores it; and what the
+//! measurement and log routes share (pages ending in a run of equal timestamps, no
+//! data, bad parameters), checked on both.
 
-mod common;
-mod fixtures;
-
-use common::TestApp;
-use fixtures::{Scene, now, store_log_messages, store_measurements};
+use crate::helpers::pages::{BASE, creation_timestamps, timestamps};
+use crate::helpers::scene::{Scene, now, store_log_messages, store_measurements};
+use crate::helpers::{TestApp, error};
 use sensorium_shared::domain::Severity;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-
-/// Microseconds apart from whole seconds, to prove cursors keep them.
-const BASE: f64 = 1_683_645_000.123_456;
-
-fn creation_timestamps(page: &Value) -> Vec<f64> {
-    page.as_array()
-        .unwrap()
-        .iter()
-        .map(|element| element["creation_timestamp"].as_f64().unwrap())
-        .collect()
-}
-
-fn timestamps(range: std::ops::Range<usize>) -> Vec<f64> {
-    range.map(|index| BASE + index as f64 * 0.5).collect()
-}
-
-async fn get_ok(app: &TestApp, scene: &Scene, path: &str) -> Value {
-    let (status, body) = app.get(&scene.sensor_path(path), scene.token()).await;
-    assert_eq!(status, 200, "{path}: {body}");
-    body
-}
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn measurements_page_forwards_and_backwards_by_creation_timestamp(pool: PgPool) {
@@ -45,45 +24,42 @@ async fn measurements_page_forwards_and_backwards_by_creation_timestamp(pool: Pg
         .collect();
     store_measurements(&app, &scene.sensor, &measurements).await;
 
-    let first = get_ok(&app, &scene, "/measurements").await;
+    let first = scene.get_ok(&app, "/measurements").await;
     assert_eq!(creation_timestamps(&first), timestamps(0..64));
     assert_eq!(
         first[1],
         json!({"value": {"humidity": 0.5, "temperature": 1.0}, "revision": 1, "creation_timestamp": BASE + 0.5})
     );
     let cursor = first[63]["creation_timestamp"].as_f64().unwrap();
-    let second = get_ok(
-        &app,
-        &scene,
-        &format!("/measurements?creation_timestamp={cursor}"),
-    )
-    .await;
+    let second = scene
+        .get_ok(&app, &format!("/measurements?creation_timestamp={cursor}"))
+        .await;
     assert_eq!(creation_timestamps(&second), timestamps(64..100));
     let next = format!(
         "/measurements?direction=next&creation_timestamp={}",
         BASE + 99.0 * 0.5
     );
-    assert_eq!(get_ok(&app, &scene, &next).await, json!([]));
+    assert_eq!(scene.get_ok(&app, &next).await, json!([]));
 
-    let last = get_ok(&app, &scene, "/measurements?direction=previous").await;
+    let last = scene.get_ok(&app, "/measurements?direction=previous").await;
     assert_eq!(creation_timestamps(&last), timestamps(36..100));
     let cursor = last[0]["creation_timestamp"].as_f64().unwrap();
-    let before = get_ok(
-        &app,
-        &scene,
-        &format!("/measurements?direction=previous&creation_timestamp={cursor}"),
-    )
-    .await;
+    let before = scene
+        .get_ok(
+            &app,
+            &format!("/measurements?direction=previous&creation_timestamp={cursor}"),
+        )
+        .await;
     assert_eq!(creation_timestamps(&before), timestamps(0..36));
-    let none = get_ok(
-        &app,
-        &scene,
-        &format!("/measurements?direction=previous&creation_timestamp={BASE}"),
-    )
-    .await;
+    let none = scene
+        .get_ok(
+            &app,
+            &format!("/measurements?direction=previous&creation_timestamp={BASE}"),
+        )
+        .await;
     assert_eq!(none, json!([]));
     assert_eq!(
-        get_ok(&app, &scene, "/measurements?aggregate=false").await,
+        scene.get_ok(&app, "/measurements?aggregate=false").await,
         first
     );
 }
@@ -112,7 +88,7 @@ async fn read_all_pages(
     let mut pages = Vec::new();
     let mut path = format!("{resource}?direction={direction}");
     loop {
-        let page = get_ok(app, scene, &path).await;
+        let page = scene.get_ok(app, &path).await;
         let elements = page.as_array().unwrap();
         if elements.is_empty() {
             return pages;
@@ -204,7 +180,7 @@ async fn aggregated_measurements_are_hourly_averages_per_attribute_over_28_days(
         ],
     )
     .await;
-    let body = get_ok(&app, &scene, "/measurements?aggregate=true").await;
+    let body = scene.get_ok(&app, "/measurements?aggregate=true").await;
     assert_eq!(
         body,
         json!({
@@ -241,7 +217,7 @@ async fn extreme_values_are_aggregated_without_overflow(pool: PgPool) {
         ],
     )
     .await;
-    let body = get_ok(&app, &scene, "/measurements?aggregate=true").await;
+    let body = scene.get_ok(&app, "/measurements?aggregate=true").await;
     assert_eq!(
         body,
         json!({
@@ -269,10 +245,10 @@ async fn a_sensor_without_data_has_empty_pages_and_aggregates(pool: PgPool) {
         "/logs?direction=previous",
         "/logs/aggregates",
     ] {
-        assert_eq!(get_ok(&app, &scene, path).await, json!([]), "{path}");
+        assert_eq!(scene.get_ok(&app, path).await, json!([]), "{path}");
     }
     assert_eq!(
-        get_ok(&app, &scene, "/measurements?aggregate=true").await,
+        scene.get_ok(&app, "/measurements?aggregate=true").await,
         json!({})
     );
 }
@@ -297,11 +273,7 @@ async fn invalid_measurement_and_log_parameters_return_400(pool: PgPool) {
             let path = scene.sensor_path(&format!("{resource}{query}"));
             let (status, body) = app.get(&path, scene.token()).await;
             // The log routes do not know `aggregate` at all.
-            assert_eq!(
-                (status, body),
-                (400, json!({"details": "Bad Request"})),
-                "{path}"
-            );
+            assert_eq!((status, body), error(400), "{path}");
         }
     }
     for query in ["?aggregate=yes", "?aggregate="] {
@@ -320,83 +292,4 @@ async fn invalid_measurement_and_log_parameters_return_400(pool: PgPool) {
         )
         .await;
     assert_eq!(status, 400);
-}
-
-#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
-async fn logs_page_forwards_and_backwards_by_creation_timestamp(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
-    let scene = Scene::create(&app).await;
-    let log_messages: Vec<(f64, Severity, &str, Option<i64>)> = timestamps(0..70)
-        .into_iter()
-        .map(|timestamp| (timestamp, Severity::Info, "tick", Some(4)))
-        .collect();
-    store_log_messages(&app, &scene.sensor, &log_messages).await;
-
-    let first = get_ok(&app, &scene, "/logs").await;
-    assert_eq!(creation_timestamps(&first), timestamps(0..64));
-    assert_eq!(
-        first[0],
-        json!({"severity": "info", "subject": "tick", "details": "details of tick", "revision": 4, "creation_timestamp": BASE})
-    );
-    let cursor = first[63]["creation_timestamp"].as_f64().unwrap();
-    let second = get_ok(
-        &app,
-        &scene,
-        &format!("/logs?direction=next&creation_timestamp={cursor}"),
-    )
-    .await;
-    assert_eq!(creation_timestamps(&second), timestamps(64..70));
-
-    let last = get_ok(&app, &scene, "/logs?direction=previous").await;
-    assert_eq!(creation_timestamps(&last), timestamps(6..70));
-    let cursor = last[0]["creation_timestamp"].as_f64().unwrap();
-    let before = get_ok(
-        &app,
-        &scene,
-        &format!("/logs?direction=previous&creation_timestamp={cursor}"),
-    )
-    .await;
-    assert_eq!(creation_timestamps(&before), timestamps(0..6));
-}
-
-#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
-async fn log_aggregates_group_warnings_and_errors_by_severity_and_subject(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
-    let scene = Scene::create(&app).await;
-    let t = |offset: f64| BASE + offset;
-    store_log_messages(
-        &app,
-        &scene.sensor,
-        &[
-            (t(1.0), Severity::Warning, "battery low", Some(1)),
-            (t(2.0), Severity::Error, "sd card failed", None),
-            (t(3.0), Severity::Warning, "battery low", Some(2)),
-            (t(4.0), Severity::Info, "battery low", Some(3)),
-            (t(5.0), Severity::Warning, "battery low", Some(3)),
-            (t(6.0), Severity::Error, "battery low", Some(3)),
-            (t(7.0), Severity::Info, "booted", Some(3)),
-        ],
-    )
-    .await;
-    let body = get_ok(&app, &scene, "/logs/aggregates").await;
-    assert_eq!(
-        body,
-        json!([
-            {
-                "severity": "error", "subject": "sd card failed",
-                "min_revision": null, "max_revision": null,
-                "min_creation_timestamp": t(2.0), "max_creation_timestamp": t(2.0), "count": 1,
-            },
-            {
-                "severity": "warning", "subject": "battery low",
-                "min_revision": 1, "max_revision": 3,
-                "min_creation_timestamp": t(1.0), "max_creation_timestamp": t(5.0), "count": 3,
-            },
-            {
-                "severity": "error", "subject": "battery low",
-                "min_revision": 3, "max_revision": 3,
-                "min_creation_timestamp": t(6.0), "max_creation_timestamp": t(6.0), "count": 1,
-            },
-        ])
-    );
 }

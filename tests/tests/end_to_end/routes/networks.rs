@@ -1,13 +1,10 @@
-//! `/networks` and `/networks/{network_identifier}/sensors`: networks, their
-//! overview, sensors, and the checks every network route makes (404 before 403).
+//! `/networks` and `/networks/{network_identifier}`: networks, their overview, and the
+//! checks every route on a network makes (404 before 403).
 
-mod common;
-mod fixtures;
-
-use common::TestApp;
-use fixtures::{Scene, create_network, create_sensor, create_user, now, store_measurements};
-use sensorium_shared::domain::{Revision, Timestamp};
-use sensorium_shared::queries::outbox::{NewHeartbeat, update_acknowledgements};
+use crate::helpers::scene::{
+    Scene, create_network, create_sensor, create_user, now, post_network, store_measurements,
+};
+use crate::helpers::{TestApp, count, error};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -17,13 +14,7 @@ const MISSING: &str = "00000000-0000-4000-8000-000000000000";
 async fn creating_a_network_returns_201_and_gives_the_creator_permission(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let user = create_user(&app, "alice").await;
-    let (status, body) = app
-        .post(
-            "/networks",
-            Some(&user.access_token),
-            json!({"network_name": "garden"}),
-        )
-        .await;
+    let (status, body) = post_network(&app, &user.access_token, "garden").await;
     assert_eq!(status, 201);
     assert_eq!(body.as_object().unwrap().len(), 1);
     let network = body["network_identifier"].as_str().unwrap();
@@ -43,18 +34,9 @@ async fn creating_a_network_with_a_taken_name_returns_409(pool: PgPool) {
     let alice = create_user(&app, "alice").await;
     let bob = create_user(&app, "bob").await;
     create_network(&app, &alice.access_token, "garden").await;
-    let (status, body) = app
-        .post(
-            "/networks",
-            Some(&bob.access_token),
-            json!({"network_name": "garden"}),
-        )
-        .await;
-    assert_eq!((status, body), (409, json!({"details": "Conflict"})));
-    let networks: i64 = sqlx::query_scalar("SELECT count(*) FROM network")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let (status, body) = post_network(&app, &bob.access_token, "garden").await;
+    assert_eq!((status, body), error(409));
+    let networks = count(&app.pool, "SELECT count(*) FROM network").await;
     assert_eq!(networks, 1);
 }
 
@@ -136,10 +118,7 @@ async fn reading_a_network_returns_4_hour_measurement_counts_per_sensor(pool: Pg
         ],
     )
     .await;
-    let (status, body) = app
-        .get(&format!("/networks/{}", scene.network), scene.token())
-        .await;
-    assert_eq!(status, 200);
+    let body = scene.overview(&app).await;
     assert_eq!(
         body,
         json!([
@@ -177,155 +156,12 @@ async fn the_network_overview_counts_the_last_28_days(pool: PgPool) {
         ],
     )
     .await;
-    let (status, body) = app
-        .get(&format!("/networks/{}", scene.network), scene.token())
-        .await;
-    assert_eq!(status, 200);
+    let body = scene.overview(&app).await;
     assert_eq!(
         body[0]["bucket_timestamps"],
         json!([bucket_of(twenty_seven), bucket_of(eight)])
     );
     assert_eq!(body[0]["measurement_counts"], json!([1, 1]));
-}
-
-#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
-async fn creating_listing_and_renaming_sensors(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
-    let scene = Scene::create(&app).await;
-    let sensors = format!("/networks/{}/sensors", scene.network);
-    let (status, body) = app
-        .post(&sensors, scene.token(), json!({"sensor_name": "attic"}))
-        .await;
-    assert_eq!(status, 201);
-    assert_eq!(body.as_object().unwrap().len(), 1);
-    let attic = body["sensor_identifier"].as_str().unwrap().to_string();
-    let (status, body) = app.get(&sensors, scene.token()).await;
-    assert_eq!(status, 200);
-    assert_eq!(
-        body,
-        json!([
-            {"sensor_identifier": attic, "sensor_name": "attic", "last_seen_timestamp": null},
-            {"sensor_identifier": scene.sensor, "sensor_name": "greenhouse", "last_seen_timestamp": null},
-        ])
-    );
-
-    let (status, body) = app
-        .put(
-            &scene.sensor_path(""),
-            scene.token(),
-            json!({"sensor_name": "hothouse"}),
-        )
-        .await;
-    assert_eq!(
-        (status, body),
-        (200, json!({"sensor_identifier": scene.sensor}))
-    );
-    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM sensor ORDER BY name")
-        .fetch_all(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(names, ["attic", "hothouse"]);
-    // Renaming to its own name is no conflict.
-    let (status, _) = app
-        .put(
-            &scene.sensor_path(""),
-            scene.token(),
-            json!({"sensor_name": "hothouse"}),
-        )
-        .await;
-    assert_eq!(status, 200);
-}
-
-#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
-async fn a_sensors_status_follows_its_configurations_and_acknowledgements(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
-    let scene = Scene::create(&app).await;
-    let path = scene.sensor_path("");
-    let (status, body) = app.get(&path, scene.token()).await;
-    assert_eq!(status, 200);
-    let created = body["creation_timestamp"].as_f64().unwrap();
-    assert!((now() - created).abs() < 60.0, "{body}");
-    assert_eq!(
-        body,
-        json!({
-            "sensor_identifier": scene.sensor,
-            "sensor_name": "greenhouse",
-            "creation_timestamp": created,
-            "last_seen_timestamp": null,
-            "latest_revision": null,
-            "acknowledged_revision": null,
-            "credentials_timestamp": null,
-        })
-    );
-
-    for value in [json!({"a": 0}), json!({"a": 1}), json!({"a": 2})] {
-        let (status, _) = app
-            .post(&scene.sensor_path("/configurations"), scene.token(), value)
-            .await;
-        assert_eq!(status, 201);
-    }
-    // Revision 0 acknowledged as applied, 1 as failed: the acknowledged one is 0.
-    let sensor = sensorium_shared::domain::Identifier::parse(&scene.sensor).unwrap();
-    let heartbeats: Vec<_> = [(0, true), (1, false)]
-        .into_iter()
-        .map(|(revision, success)| NewHeartbeat {
-            sensor_identifier: sensor,
-            revision: Revision::parse(revision).unwrap(),
-            timestamp: Timestamp::parse(now()).unwrap(),
-            success,
-            receipt_timestamp: Timestamp::now(),
-        })
-        .collect();
-    update_acknowledgements(&app.pool, &heartbeats)
-        .await
-        .unwrap();
-    let (_, body) = app.get(&path, scene.token()).await;
-    assert_eq!(body["latest_revision"], 2);
-    assert_eq!(body["acknowledged_revision"], 0);
-}
-
-#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
-async fn creating_a_sensor_with_a_taken_name_returns_409(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
-    let scene = Scene::create(&app).await;
-    let sensors = format!("/networks/{}/sensors", scene.network);
-    let (status, body) = app
-        .post(
-            &sensors,
-            scene.token(),
-            json!({"sensor_name": "greenhouse"}),
-        )
-        .await;
-    assert_eq!((status, body), (409, json!({"details": "Conflict"})));
-    // The same name in another network is fine.
-    let other = create_network(&app, &scene.user.access_token, "farm").await;
-    create_sensor(&app, &scene.user.access_token, &other, "greenhouse").await;
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM sensor")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(count, 2);
-}
-
-#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
-async fn renaming_a_sensor_to_a_taken_name_returns_409(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
-    let scene = Scene::create(&app).await;
-    create_sensor(&app, &scene.user.access_token, &scene.network, "attic").await;
-    let (status, body) = app
-        .put(
-            &scene.sensor_path(""),
-            scene.token(),
-            json!({"sensor_name": "attic"}),
-        )
-        .await;
-    assert_eq!((status, body), (409, json!({"details": "Conflict"})));
-    let name: String = sqlx::query_scalar("SELECT name FROM sensor WHERE identifier = $1::uuid")
-        .bind(&scene.sensor)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert_eq!(name, "greenhouse");
 }
 
 /// Every route on a network or sensor: method, path after `/networks/{n}`, body.
@@ -375,11 +211,7 @@ async fn another_users_network_returns_403(pool: PgPool) {
         let (status, answer) = app
             .request(method.clone(), &path, Some(&mallory.access_token), body)
             .await;
-        assert_eq!(
-            (status, answer),
-            (403, json!({"details": "Forbidden"})),
-            "{method} {path}"
-        );
+        assert_eq!((status, answer), error(403), "{method} {path}");
     }
     let unchanged: (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM sensor), (SELECT count(*) FROM configuration)",
@@ -399,11 +231,7 @@ async fn a_missing_network_returns_404_even_without_permission(pool: PgPool) {
         for (method, tail, body) in network_routes(&scene.sensor) {
             let path = format!("/networks/{MISSING}{tail}");
             let (status, answer) = app.request(method.clone(), &path, Some(token), body).await;
-            assert_eq!(
-                (status, answer),
-                (404, json!({"details": "Not Found"})),
-                "{method} {path}"
-            );
+            assert_eq!((status, answer), error(404), "{method} {path}");
         }
     }
 }
@@ -457,11 +285,7 @@ async fn malformed_identifiers_in_paths_return_400(pool: PgPool) {
             let (status, answer) = app
                 .request(method.clone(), &path, scene.token(), body)
                 .await;
-            assert_eq!(
-                (status, answer),
-                (400, json!({"details": "Bad Request"})),
-                "{method} {path}"
-            );
+            assert_eq!((status, answer), error(400), "{method} {path}");
         }
     }
 }

@@ -2,29 +2,21 @@
 //! route shares: bearer tokens (their expiry and revocation), login throttling, body
 //! validation, the content type and the body size limit.
 
-mod common;
-mod fixtures;
-
 use std::time::Duration;
 
+use crate::helpers::scene::{PASSWORD, Scene, create_network, create_user, post_credentials};
+use crate::helpers::{TestApp, count, error};
 use chrono::TimeDelta;
-use common::{TestApp, eventually};
-use fixtures::{PASSWORD, Scene, create_network, create_user};
 use sensorium_functions::access_cache::ACCESS_CACHE_TIME_TO_LIVE;
 use sensorium_shared::domain::{AccessToken, Identifier, Timestamp};
+use sensorium_shared::testing::eventually;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn creating_a_user_returns_201_with_a_token_and_stores_only_hashes(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let (status, body) = app
-        .post(
-            "/users",
-            None,
-            json!({"user_name": "alice", "password": PASSWORD}),
-        )
-        .await;
+    let (status, body) = post_credentials(&app, "/users", "alice", PASSWORD).await;
     assert_eq!(status, 201);
     assert_eq!(body.as_object().unwrap().len(), 3);
     let user_identifier = body["user_identifier"].as_str().unwrap();
@@ -60,18 +52,9 @@ async fn creating_a_user_returns_201_with_a_token_and_stores_only_hashes(pool: P
 async fn creating_a_user_with_a_taken_name_returns_409(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     create_user(&app, "alice").await;
-    let (status, body) = app
-        .post(
-            "/users",
-            None,
-            json!({"user_name": "alice", "password": "another password"}),
-        )
-        .await;
-    assert_eq!((status, body), (409, json!({"details": "Conflict"})));
-    let users: i64 = sqlx::query_scalar(r#"SELECT count(*) FROM "user""#)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let (status, body) = post_credentials(&app, "/users", "alice", "another password").await;
+    assert_eq!((status, body), error(409));
+    let users = count(&app.pool, r#"SELECT count(*) FROM "user""#).await;
     assert_eq!(users, 1);
 }
 
@@ -94,11 +77,7 @@ async fn invalid_user_bodies_return_400(pool: PgPool) {
     for body in bodies {
         for path in ["/users", "/authentication"] {
             let (status, answer) = app.post(path, None, body.clone()).await;
-            assert_eq!(
-                (status, answer),
-                (400, json!({"details": "Bad Request"})),
-                "{path} {body}"
-            );
+            assert_eq!((status, answer), error(400), "{path} {body}");
         }
     }
     let response = app
@@ -110,10 +89,7 @@ async fn invalid_user_bodies_return_400(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
-    let users: i64 = sqlx::query_scalar(r#"SELECT count(*) FROM "user""#)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let users = count(&app.pool, r#"SELECT count(*) FROM "user""#).await;
     assert_eq!(users, 0);
 }
 
@@ -139,10 +115,7 @@ async fn authenticating_returns_201_with_a_new_token_each_time(pool: PgPool) {
     for token in tokens {
         assert_eq!(app.get("/networks", Some(token)).await.0, 200);
     }
-    let sessions: i64 = sqlx::query_scalar("SELECT count(*) FROM session")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let sessions = count(&app.pool, "SELECT count(*) FROM session").await;
     assert_eq!(sessions, 3);
 }
 
@@ -150,27 +123,15 @@ async fn authenticating_returns_201_with_a_new_token_each_time(pool: PgPool) {
 async fn authenticating_with_a_wrong_password_returns_401(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     create_user(&app, "alice").await;
-    let (status, body) = app
-        .post(
-            "/authentication",
-            None,
-            json!({"user_name": "alice", "password": "wrong password"}),
-        )
-        .await;
-    assert_eq!((status, body), (401, json!({"details": "Unauthorized"})));
+    let (status, body) = post_credentials(&app, "/authentication", "alice", "wrong password").await;
+    assert_eq!((status, body), error(401));
 }
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn authenticating_an_unknown_user_returns_404(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let (status, body) = app
-        .post(
-            "/authentication",
-            None,
-            json!({"user_name": "nobody", "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!((status, body), (404, json!({"details": "Not Found"})));
+    let (status, body) = post_credentials(&app, "/authentication", "nobody", PASSWORD).await;
+    assert_eq!((status, body), error(404));
 }
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
@@ -233,31 +194,24 @@ async fn bodies_over_256_kib_return_413(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let user = create_user(&app, "alice").await;
     let network = create_network(&app, &user.access_token, "garden").await;
-    let sensor = fixtures::create_sensor(&app, &user.access_token, &network, "greenhouse").await;
+    let sensor =
+        crate::helpers::scene::create_sensor(&app, &user.access_token, &network, "greenhouse")
+            .await;
     let path = format!("/networks/{network}/sensors/{sensor}/configurations");
     // Just over the limit, and just under it (JSON overhead included).
     let large = json!({"padding": "x".repeat(256 * 1024)});
     let (status, body) = app.post(&path, Some(&user.access_token), large).await;
-    assert_eq!(
-        (status, body),
-        (413, json!({"details": "Payload Too Large"}))
-    );
+    assert_eq!((status, body), error(413));
     // Within the body limit, the route's own check answers: a configuration is capped
     // at 100 KiB, so this one is refused with 413 by that check, and one at 100 KiB is
-    // taken (tests/tests/api_configurations.rs).
+    // taken (routes/configurations.rs).
     let fitting = json!({"padding": "x".repeat(256 * 1024 - 20)});
     let (status, _) = app.post("/users", None, fitting).await;
     assert_eq!(
         status, 400,
         "a body within 256 KiB reaches the route's validation"
     );
-    let (status, _) = app
-        .post(
-            "/users",
-            None,
-            json!({"user_name": "bob", "password": "x".repeat(300 * 1024)}),
-        )
-        .await;
+    let (status, _) = post_credentials(&app, "/users", "bob", &"x".repeat(300 * 1024)).await;
     assert_eq!(status, 413);
 }
 
@@ -303,13 +257,7 @@ async fn issued_tokens_expire_after_30_days_and_say_so(pool: PgPool) {
 async fn the_token_lifetime_is_a_setting_of_the_deployment(pool: PgPool) {
     let state = TestApp::state(pool).with_token_lifetime(TimeDelta::days(2));
     let app = TestApp::spawn_state(state).await;
-    let (status, body) = app
-        .post(
-            "/users",
-            None,
-            json!({"user_name": "alice", "password": PASSWORD}),
-        )
-        .await;
+    let (status, body) = post_credentials(&app, "/users", "alice", PASSWORD).await;
     assert_eq!(status, 201);
     let remaining = seconds_until_expiration(&body);
     assert!(
@@ -330,11 +278,7 @@ async fn an_expired_token_returns_401(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     for path in ["/networks".to_string(), scene.sensor_path("")] {
         let (status, body) = app.get(&path, scene.token()).await;
-        assert_eq!(
-            (status, body),
-            (401, json!({"details": "Unauthorized"})),
-            "{path}"
-        );
+        assert_eq!((status, body), error(401), "{path}");
     }
     let (status, _) = app.delete("/authentication", scene.token()).await;
     assert_eq!(status, 401);
@@ -360,13 +304,7 @@ async fn a_token_stops_working_when_it_expires_even_where_it_was_just_let_throug
 async fn logging_out_returns_204_and_the_token_stops_working_at_once(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let scene = Scene::create(&app).await;
-    let (status, other) = app
-        .post(
-            "/authentication",
-            None,
-            json!({"user_name": "alice", "password": PASSWORD}),
-        )
-        .await;
+    let (status, other) = post_credentials(&app, "/authentication", "alice", PASSWORD).await;
     assert_eq!(status, 201);
     let other_token = other["access_token"].as_str().unwrap();
     let paths = [
@@ -392,15 +330,11 @@ async fn logging_out_returns_204_and_the_token_stops_working_at_once(pool: PgPoo
 
     for path in &paths {
         let (status, body) = app.get(path, scene.token()).await;
-        assert_eq!(
-            (status, body),
-            (401, json!({"details": "Unauthorized"})),
-            "{path}"
-        );
+        assert_eq!((status, body), error(401), "{path}");
         assert_eq!(app.get(path, Some(other_token)).await.0, 200, "{path}");
     }
     let (status, body) = app.delete("/authentication", scene.token()).await;
-    assert_eq!((status, body), (401, json!({"details": "Unauthorized"})));
+    assert_eq!((status, body), error(401));
     let hash = AccessToken::parse(&scene.user.access_token).unwrap().hash();
     let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM session WHERE access_token_hash = $1")
         .bind(hash)
@@ -408,10 +342,7 @@ async fn logging_out_returns_204_and_the_token_stops_working_at_once(pool: PgPoo
         .await
         .unwrap();
     assert_eq!(kept, 0);
-    let sessions: i64 = sqlx::query_scalar("SELECT count(*) FROM session")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let sessions = count(&app.pool, "SELECT count(*) FROM session").await;
     assert_eq!(sessions, 1);
 }
 
@@ -472,17 +403,8 @@ async fn ten_wrong_passwords_within_15_minutes_return_429_even_with_the_right_pa
         let retry_after = retry_after.expect("a 429 carries Retry-After");
         assert!((890..=900).contains(&retry_after), "{retry_after}");
     }
-    let (status, body) = app
-        .post(
-            "/authentication",
-            None,
-            json!({"user_name": "alice", "password": PASSWORD}),
-        )
-        .await;
-    assert_eq!(
-        (status, body),
-        (429, json!({"details": "Too Many Requests"}))
-    );
+    let (status, body) = post_credentials(&app, "/authentication", "alice", PASSWORD).await;
+    assert_eq!((status, body), error(429));
     // Another name is not throttled, nor is an unknown one told apart from it.
     assert_eq!(log_in(&app, "bob", PASSWORD).await.0, 201);
     assert_eq!(log_in(&app, "carol", PASSWORD).await.0, 404);
@@ -573,10 +495,7 @@ async fn bodies_without_a_json_content_type_return_400(pool: PgPool) {
             assert_eq!(answer, json!({"details": "Bad Request"}));
         }
     }
-    let users: i64 = sqlx::query_scalar(r#"SELECT count(*) FROM "user""#)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let users = count(&app.pool, r#"SELECT count(*) FROM "user""#).await;
     assert_eq!(users, 1);
     let response = app
         .client

@@ -10,9 +10,7 @@ use std::sync::Mutex;
 
 use sensorium_functions::jobs::publish_configurations;
 use sensorium_functions::topics::Topic;
-use sensorium_functions::topics::{
-    Element, Heartbeat, LogMessage, Measurement, parse_elements,
-};
+use sensorium_functions::topics::{Element, Heartbeat, LogMessage, Measurement, parse_elements};
 use sensorium_shared::limits::{MAXIMUM_CONFIGURATION_SIZE, MAXIMUM_MESSAGE_SIZE};
 use sensorium_shared::publisher::{BoxFuture, PublishError, Publisher};
 use sensorium_shared::queries::configurations;
@@ -20,8 +18,8 @@ use sensorium_shared::testing::create_sensor;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-const ASYNCAPI: &str = include_str!("../../docs/asyncapi.json");
-const MOSQUITTO_CONFIGURATION: &str = include_str!("../../scripts/mosquitto.conf.template");
+const ASYNCAPI: &str = include_str!("../../../docs/asyncapi.json");
+const MOSQUITTO_CONFIGURATION: &str = include_str!("../../../scripts/mosquitto.conf.template");
 const SENSOR_PARAMETER: &str = "{sensor_identifier}";
 const A_SENSOR: &str = "5d4f8a3c-2b1e-4c7d-9f0a-1b2c3d4e5f60";
 

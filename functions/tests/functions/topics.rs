@@ -63,6 +63,16 @@ async fn measurements_of(
     .unwrap()
 }
 
+async fn logs_of(pool: &PgPool, sensor: Identifier) -> Vec<LogRow> {
+    sqlx::query_as(
+        "SELECT severity::text, subject, details, revision, position FROM log WHERE sensor_identifier = $1 ORDER BY creation_timestamp",
+    )
+    .bind(sensor)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn a_batch_of_measurements_is_stored_with_receipt_time_and_position(pool: PgPool) {
     let sensor = create_sensor(&pool).await;
@@ -216,34 +226,17 @@ async fn with_the_database_down_exactly_the_storable_messages_fail(pool: PgPool)
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn a_database_failure_of_some_messages_fails_only_those(pool: PgPool) {
     let sensor = create_sensor(&pool).await;
-    // The database refuses some rows: for good (a check it would never pass) or for
-    // now (a serialization failure, which a retry may get past).
-    sqlx::raw_sql(
-        r#"
-        CREATE FUNCTION refuse_some() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF NEW.value::jsonb ? 'refused' THEN
-                RAISE EXCEPTION 'refused for good' USING ERRCODE = '22023';
-            ELSIF NEW.value::jsonb ? 'busy' THEN
-                RAISE EXCEPTION 'busy for now' USING ERRCODE = '40001';
-            END IF;
-            RETURN NEW;
-        END $$;
-        CREATE TRIGGER refuse_some BEFORE INSERT ON measurement
-            FOR EACH ROW EXECUTE FUNCTION refuse_some();
-        "#,
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    // The database refuses some rows: for good (a check it would never pass, 22023) or
+    // for now (a serialization failure, 40001, which a retry may get past).
+    refuse_measurements_by_sqlstate(&pool).await;
     let topic = format!("measurements/{sensor}");
     let measurement = |attribute: &str, timestamp: i64| json!({"measurements": [{"timestamp": timestamp, "value": {attribute: 1}}]});
     let records = vec![
         json_record("first", &topic, measurement("a", 1)),
         // The batch statement fails on this permanent error first, so the messages
         // are then stored one by one.
-        json_record("refused", &topic, measurement("refused", 2)),
-        json_record("busy", &topic, measurement("busy", 3)),
+        json_record("refused", &topic, measurement("refuse_22023", 2)),
+        json_record("busy", &topic, measurement("refuse_40001", 3)),
         json_record("last", &topic, measurement("b", 4)),
     ];
     assert_eq!(
@@ -272,13 +265,7 @@ async fn log_messages_are_stored_once_with_subject_and_details_cut(pool: PgPool)
         json_record("2", &topic, payload),
     ];
     assert!(handle(&pool, Topic::LogMessages, records).await.is_empty());
-    let rows: Vec<LogRow> = sqlx::query_as(
-        "SELECT severity::text, subject, details, revision, position FROM log WHERE sensor_identifier = $1 ORDER BY creation_timestamp",
-    )
-    .bind(sensor)
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let rows = logs_of(&pool, sensor).await;
     assert_eq!(
         rows,
         vec![
@@ -559,13 +546,7 @@ async fn log_messages_holding_u0000_are_bad_elements_and_the_others_stored(pool:
         ),
     ];
     assert!(handle(&pool, Topic::LogMessages, records).await.is_empty());
-    let rows: Vec<LogRow> = sqlx::query_as(
-        "SELECT severity::text, subject, details, revision, position FROM log WHERE sensor_identifier = $1 ORDER BY creation_timestamp",
-    )
-    .bind(sensor)
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let rows = logs_of(&pool, sensor).await;
     assert_eq!(
         rows,
         vec![

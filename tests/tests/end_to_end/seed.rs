@@ -2,23 +2,11 @@
 //! published password, so it goes only into the private database that script starts,
 //! never into a database that `DATABASE_URL` merely names.
 
-mod common;
-
 use std::process::{Command, Output};
 
-use common::mqtt::broker_url;
+use crate::helpers::database_url;
+use crate::helpers::mqtt::broker_url;
 use sqlx::PgPool;
-
-/// The URL of the database `#[sqlx::test]` made for this test.
-async fn database_url(pool: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    let mut url: url::Url = std::env::var("DATABASE_URL").unwrap().parse().unwrap();
-    url.set_path(&name);
-    url.to_string()
-}
 
 async fn seed(pool: &PgPool, arguments: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_harness"))

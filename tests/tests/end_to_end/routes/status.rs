@@ -1,6 +1,6 @@
-mod common;
+//! `GET /status`, and what the router answers for unknown routes and methods.
 
-use common::TestApp;
+use crate::helpers::{TestApp, error};
 use sqlx::PgPool;
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
@@ -21,13 +21,7 @@ async fn status_reports_the_deployment_and_start_time(pool: PgPool) {
 async fn unknown_routes_get_404_and_wrong_methods_405_as_json(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let (status, body) = app.get("/nowhere", None).await;
-    assert_eq!(
-        (status, body),
-        (404, serde_json::json!({"details": "Not Found"}))
-    );
+    assert_eq!((status, body), error(404));
     let (status, body) = app.post("/status", None, serde_json::json!({})).await;
-    assert_eq!(
-        (status, body),
-        (405, serde_json::json!({"details": "Method Not Allowed"}))
-    );
+    assert_eq!((status, body), error(405));
 }

@@ -20,7 +20,9 @@ use sensorium_shared::database::MIGRATOR;
 use sensorium_shared::domain::{Identifier, Revision};
 use sensorium_shared::limits::LOG_RETENTION_DAYS;
 use sensorium_shared::queries::configurations::create_configuration;
-use sensorium_shared::testing::create_sensor;
+use sensorium_shared::testing::{
+    create_sensor, end_fault, eventually, inject_fault, install_fault_injection,
+};
 use serde_json::{Value, json};
 use sqlx::{ConnectOptions, PgPool};
 
@@ -28,8 +30,6 @@ use sqlx::{ConnectOptions, PgPool};
 const INVOCATION_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the emulator may take to listen (it runs `cargo metadata` first).
 const EMULATOR_START_TIMEOUT: Duration = Duration::from_secs(120);
-/// How often the polling loops look again.
-const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// A function binary of this package, as cargo built it for the tests.
 struct Function {
@@ -153,25 +153,26 @@ impl Emulator {
 
     /// Whether the emulator listens; false if it exited first.
     async fn wait_until_listening(&mut self) -> bool {
-        let deadline = Instant::now() + EMULATOR_START_TIMEOUT;
-        loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                .await
-                .is_ok()
-            {
-                // Another process may hold the port; ours would have exited.
-                return self.emulator.exit_status().is_none();
+        let port = self.port;
+        let emulator = &mut self.emulator;
+        let listening = eventually(EMULATOR_START_TIMEOUT, || {
+            // Another process may hold the port; ours would have exited.
+            let exited = emulator.exit_status().is_some();
+            async move {
+                if exited {
+                    return Some(false);
+                }
+                let connected = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
+                connected.is_ok().then_some(true)
             }
-            if self.emulator.exit_status().is_some() {
-                return false;
-            }
-            assert!(
-                Instant::now() < deadline,
+        })
+        .await;
+        listening.unwrap_or_else(|| {
+            panic!(
                 "cargo lambda watch did not listen within {EMULATOR_START_TIMEOUT:?}:\n{}",
                 self.emulator.output()
-            );
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+            )
+        })
     }
 
     /// Starts `function` the way Lambda does: the runtime environment and `settings`
@@ -867,25 +868,9 @@ async fn a_transient_database_failure_fails_exactly_the_storable_messages(pool: 
     emulator.start_with_database(&INGEST_MEASUREMENTS, &url);
     let sensor = create_sensor(&pool).await;
     // Inserts into measurement fail with a serialization failure (a transient class)
-    // while the flag row exists.
-    sqlx::raw_sql(
-        r#"
-        CREATE TABLE refuse_measurements (flag boolean PRIMARY KEY);
-        INSERT INTO refuse_measurements VALUES (true);
-        CREATE FUNCTION refuse_measurements() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF EXISTS (SELECT FROM refuse_measurements) THEN
-                RAISE EXCEPTION 'busy for now' USING ERRCODE = '40001';
-            END IF;
-            RETURN NULL;
-        END $$;
-        CREATE TRIGGER refuse_measurements BEFORE INSERT ON measurement
-            FOR EACH STATEMENT EXECUTE FUNCTION refuse_measurements();
-        "#,
-    )
-    .execute(&pool)
-    .await
-    .expect("the trigger is created");
+    // until the fault ends.
+    install_fault_injection(&pool).await;
+    inject_fault(&pool, None).await;
 
     let topic = format!("measurements/{sensor}");
     let first = json!({"measurements": [{"timestamp": 200, "value": {"a": 1}}]});
@@ -918,10 +903,7 @@ async fn a_transient_database_failure_fails_exactly_the_storable_messages(pool: 
         "nothing is stored while the database refuses"
     );
 
-    sqlx::query("DELETE FROM refuse_measurements")
-        .execute(&pool)
-        .await
-        .expect("the flag is removed");
+    end_fault(&pool, None).await;
     let retried: Vec<(&str, String)> = messages
         .iter()
         .filter(|(id, _)| id.starts_with("good-"))
@@ -1194,26 +1176,23 @@ async fn a_function_without_its_database_setting_reports_an_init_error() {
     for _attempt in 0..10 {
         emulator.start_function(&STATUS, &[]);
         let process = emulator.functions.last_mut().expect("the function started");
-        let exit = loop {
-            if let Some(exit) = process.exit_status() {
-                break exit;
-            }
-            assert!(
-                Instant::now() < deadline,
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let exit = eventually(remaining, || std::future::ready(process.exit_status())).await;
+        let exit = exit.unwrap_or_else(|| {
+            panic!(
                 "status without DATABASE_URL did not exit: {}",
                 process.output()
-            );
-            tokio::time::sleep(POLL_INTERVAL).await;
-        };
+            )
+        });
         assert!(
             !exit.success(),
             "status without DATABASE_URL exits with a failure, not {exit}"
         );
-        let waited = Instant::now();
-        while !invocation.is_finished() && waited.elapsed() < Duration::from_secs(2) {
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
-        if invocation.is_finished() {
+        let answered = eventually(Duration::from_secs(2), || {
+            std::future::ready(invocation.is_finished().then_some(()))
+        })
+        .await;
+        if answered.is_some() {
             break;
         }
     }

@@ -1,16 +1,14 @@
-//! Configurations reach their sensors: published retained by the outbox, recorded as
-//! published once the broker accepted them, and delayed, not lost, by a broker outage.
-
-mod common;
+//! `configurations/<sensor>`: configurations reach their sensors, published retained
+//! by the outbox, recorded as published once the broker accepted them, and delayed,
+//! not lost, by a broker outage.
 
 use std::time::Duration;
 
-use common::eventually;
-use common::mqtt::{OwnBroker, Sensor, broker_url, create_configuration, spawn_mqtt};
-use rumqttc::QoS;
+use crate::helpers::mqtt::{OwnBroker, Sensor, broker_url, create_configuration, spawn_mqtt};
 use sensorium_shared::domain::Identifier;
 use sensorium_shared::publisher::OutboxTrigger;
 use sensorium_shared::testing::create_sensor;
+use sensorium_shared::testing::eventually;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -29,13 +27,8 @@ async fn publication_timestamps(pool: &PgPool, sensor: Identifier) -> Vec<(i32, 
 async fn receive_retained(url: &url::Url, sensor_identifier: Identifier) -> (bool, Value) {
     let mut sensor = Sensor::connect(url);
     sensor
-        .client
-        .subscribe(
-            format!("configurations/{sensor_identifier}"),
-            QoS::AtLeastOnce,
-        )
-        .await
-        .unwrap();
+        .subscribe(&format!("configurations/{sensor_identifier}"))
+        .await;
     let message = sensor
         .next_message(Duration::from_secs(10))
         .await

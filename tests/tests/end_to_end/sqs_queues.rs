@@ -4,22 +4,22 @@
 //! the dead-letter queue, and the redrive that brings it back. Nothing lost, nothing
 //! stored twice.
 
-mod common;
-
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::helpers::mqtt::{OwnBroker, Sensor, spawn_mqtt_to};
 use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_sqs::types::QueueAttributeName;
-use common::eventually;
-use common::mqtt::{OwnBroker, Sensor};
 use sensorium_functions::cloud::{SqsQueue, https_client};
 use sensorium_functions::topics::Topic;
-use sensorium_harness::mqtt::MqttOptions;
 use sensorium_harness::queues::{self, TopicQueues};
-use sensorium_harness::server::spawn_background;
 use sensorium_shared::domain::Identifier;
-use sensorium_shared::queue::Queue;
-use sensorium_shared::testing::create_sensor;
+use sensorium_shared::queue::{BoxFuture, Outgoing, Queue, QueueError, Received};
+use sensorium_shared::testing::eventually;
+use sensorium_shared::testing::{
+    create_sensor, end_fault, fault_hits, inject_fault, install_fault_injection,
+};
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -49,41 +49,6 @@ async fn topic_queues(client: &aws_sdk_sqs::Client) -> TopicQueues {
         .expect("moto creates the queues")
 }
 
-/// Makes inserting a sensor's measurements fail with a transient error (40001) while
-/// `injected_fault` names the sensor, or holds a row without one (every sensor).
-/// `injected_fault_hits` counts the failures (a sequence: not rolled back).
-async fn install_fault_injection(pool: &PgPool) {
-    for statement in [
-        "CREATE TABLE injected_fault (sensor_identifier uuid)",
-        "CREATE SEQUENCE injected_fault_hits",
-        r#"CREATE FUNCTION inject_fault() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF EXISTS (
-                SELECT FROM injected_fault
-                WHERE sensor_identifier IS NULL OR sensor_identifier = NEW.sensor_identifier
-            ) THEN
-                PERFORM nextval('injected_fault_hits');
-                RAISE EXCEPTION 'injected fault' USING ERRCODE = '40001';
-            END IF;
-            RETURN NEW;
-        END
-        $$"#,
-        "CREATE TRIGGER inject_fault BEFORE INSERT ON measurement
-         FOR EACH ROW EXECUTE FUNCTION inject_fault()",
-    ] {
-        sqlx::query(statement).execute(pool).await.unwrap();
-    }
-}
-
-async fn fault_hits(pool: &PgPool) -> i64 {
-    sqlx::query_scalar(
-        "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM injected_fault_hits",
-    )
-    .fetch_one(pool)
-    .await
-    .unwrap()
-}
-
 async fn measurement_count(pool: &PgPool, sensor: Identifier) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM measurement WHERE sensor_identifier = $1")
         .bind(sensor)
@@ -108,6 +73,47 @@ async fn visible_messages(client: &aws_sdk_sqs::Client, url: &str) -> i64 {
         .expect("the queue reports its depth")
 }
 
+/// An SQS queue that counts the batches sent to it: the test sees when the bridge has
+/// tried to send.
+struct CountingQueue {
+    queue: SqsQueue,
+    sent_batches: AtomicUsize,
+}
+
+impl Queue for CountingQueue {
+    fn url(&self) -> &str {
+        self.queue.url()
+    }
+
+    fn send_batch<'a>(
+        &'a self,
+        messages: &'a [Outgoing],
+    ) -> BoxFuture<'a, Result<Vec<String>, QueueError>> {
+        self.sent_batches.fetch_add(1, Ordering::SeqCst);
+        self.queue.send_batch(messages)
+    }
+
+    fn receive(
+        &self,
+        maximum: usize,
+        wait: Duration,
+        visibility_timeout: Option<Duration>,
+    ) -> BoxFuture<'_, Result<Vec<Received>, QueueError>> {
+        self.queue.receive(maximum, wait, visibility_timeout)
+    }
+
+    fn delete_batch<'a>(
+        &'a self,
+        receipt_handles: &'a [String],
+    ) -> BoxFuture<'a, Result<Vec<String>, QueueError>> {
+        self.queue.delete_batch(receipt_handles)
+    }
+
+    fn dead_letter_queue_url(&self) -> BoxFuture<'_, Result<Option<String>, QueueError>> {
+        self.queue.dead_letter_queue_url()
+    }
+}
+
 fn measurement(timestamp: i64) -> serde_json::Value {
     json!({"measurements": [{"timestamp": timestamp, "value": {"temperature": 21.5}}]})
 }
@@ -128,23 +134,12 @@ async fn the_queue_path_retries_an_outage_dead_letters_a_poison_message_and_redr
     let poison = create_sensor(&pool).await;
     install_fault_injection(&pool).await;
     // An outage of every insert, and a sensor whose inserts always fail.
-    sqlx::query("INSERT INTO injected_fault VALUES (NULL), ($1)")
-        .bind(poison)
-        .execute(&pool)
-        .await
-        .unwrap();
+    inject_fault(&pool, None).await;
+    inject_fault(&pool, Some(poison)).await;
 
     let broker = OwnBroker::start_plain().await;
-    let bridge =
-        MqttOptions::from_url(&broker.url(), &format!("bridge-{}", Identifier::new())).unwrap();
-    let mut background = spawn_background(pool.clone(), bridge, Some(queues)).unwrap();
-    tokio::time::timeout(
-        WITHIN,
-        background.subscribed.wait_for(|subscribed| *subscribed),
-    )
-    .await
-    .expect("the bridge subscribes")
-    .unwrap();
+    let bridge_id = format!("bridge-{}", Identifier::new());
+    let _background = spawn_mqtt_to(pool.clone(), &broker.url(), &bridge_id, Some(queues)).await;
 
     // More messages than one SendMessageBatch takes, so the bridge splits them.
     let sensor = Sensor::connect(&broker.url());
@@ -154,9 +149,6 @@ async fn the_queue_path_retries_an_outage_dead_letters_a_poison_message_and_redr
             .publish_json(&format!("measurements/{healthy}"), measurement(now - index))
             .await;
     }
-    sensor
-        .publish_json(&format!("measurements/{poison}"), measurement(now))
-        .await;
 
     // Once the outage failed deliveries, it ends; the failed ones come back after the
     // visibility timeout and are stored.
@@ -170,33 +162,34 @@ async fn the_queue_path_retries_an_outage_dead_letters_a_poison_message_and_redr
         0,
         "nothing is stored during the outage"
     );
-    sqlx::query("DELETE FROM injected_fault WHERE sensor_identifier IS NULL")
-        .execute(&pool)
-        .await
-        .unwrap();
+    end_fault(&pool, None).await;
     eventually(WITHIN, || async {
         (measurement_count(&pool, healthy).await == 25).then_some(())
     })
     .await
     .expect("every message of the healthy sensor is stored after the outage");
 
-    // The poison message fails at every receive until the queue moves it aside.
+    // The poison message fails at every receive until the queue moves it aside. Sent
+    // after the outage, so that each refused insert from now on is one of its receives
+    // (during the outage one insert may fail a batch of several messages).
+    let hits_before = fault_hits(&pool).await;
+    sensor
+        .publish_json(&format!("measurements/{poison}"), measurement(now))
+        .await;
     eventually(WITHIN, || async {
         (visible_messages(&client, &dead_letter_url).await == 1).then_some(())
     })
     .await
     .expect("the poison message reaches the dead-letter queue");
     assert_eq!(measurement_count(&pool, poison).await, 0);
+    let hits = fault_hits(&pool).await - hits_before;
     assert!(
-        fault_hits(&pool).await >= 2 + i64::from(MAX_RECEIVE_COUNT),
-        "the poison message was tried at each of its receives"
+        hits >= i64::from(MAX_RECEIVE_COUNT),
+        "the poison message was tried at each of its receives: {hits} refused inserts"
     );
 
     // Fixed, it is redriven and stored; nothing is left behind, nothing doubled.
-    sqlx::query("DELETE FROM injected_fault")
-        .execute(&pool)
-        .await
-        .unwrap();
+    end_fault(&pool, Some(poison)).await;
     let dead_letter = SqsQueue::new(client.clone(), dead_letter_url.clone());
     let moved = queues::redrive(measurements.as_ref(), &dead_letter)
         .await
@@ -224,14 +217,16 @@ async fn the_bridge_acknowledges_only_what_the_queue_accepted(pool: PgPool) {
     let healthy = create_sensor(&pool).await;
     let name = format!("test-{}", &Identifier::new().to_string()[..8]);
     let url = format!("{}/123456789012/{name}", std::env::var("MOTO_URL").unwrap());
-    let missing: std::sync::Arc<dyn Queue> =
-        std::sync::Arc::new(SqsQueue::new(client.clone(), url.clone()));
+    let missing = Arc::new(CountingQueue {
+        queue: SqsQueue::new(client.clone(), url.clone()),
+        sent_batches: AtomicUsize::new(0),
+    });
     // The other topics' queues exist; a consumer takes only its own topic's messages.
     let existing = topic_queues(&client).await;
     let queues = TopicQueues::new(
         Topic::ALL
             .map(|topic| match topic {
-                Topic::Measurements => (topic, missing.clone()),
+                Topic::Measurements => (topic, missing.clone() as Arc<dyn Queue>),
                 _ => (topic, existing.queue(topic).clone()),
             })
             .to_vec(),
@@ -239,23 +234,20 @@ async fn the_bridge_acknowledges_only_what_the_queue_accepted(pool: PgPool) {
 
     let broker = OwnBroker::start_plain().await;
     let bridge_id = format!("bridge-{}", Identifier::new());
-    let options = MqttOptions::from_url(&broker.url(), &bridge_id).unwrap();
-    let mut background = spawn_background(pool.clone(), options, Some(queues)).unwrap();
-    tokio::time::timeout(
-        WITHIN,
-        background.subscribed.wait_for(|subscribed| *subscribed),
-    )
-    .await
-    .expect("the bridge subscribes")
-    .unwrap();
+    let _background = spawn_mqtt_to(pool.clone(), &broker.url(), &bridge_id, Some(queues)).await;
     let sensor = Sensor::connect(&broker.url());
     let now = chrono::Utc::now().timestamp() - 60;
     sensor
         .publish_json(&format!("measurements/{healthy}"), measurement(now))
         .await;
 
-    // The queue appears: the retried batch goes through and is consumed.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Once the bridge tried to send it, the queue appears: the retried batch goes
+    // through and is consumed.
+    eventually(WITHIN, || async {
+        (missing.sent_batches.load(Ordering::SeqCst) > 0).then_some(())
+    })
+    .await
+    .expect("the bridge sends to the queue");
     let created = client
         .create_queue()
         .queue_name(&name)

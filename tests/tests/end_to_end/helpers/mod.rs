@@ -1,12 +1,15 @@
 //! What the end-to-end tests share: the harness spawned on port 0 against the fresh
-//! database that `#[sqlx::test]` gives each test, and an HTTP client for it.
-#![allow(dead_code)] // each test binary uses a different part of this module
+//! database that `#[sqlx::test]` gives each test and an HTTP client for it (here); the
+//! broker and a sensor's MQTT client (`mqtt`); users, networks and sensors made
+//! through the API, and data stored as ingestion stores it (`scene`); cursor pages
+//! (`pages`).
 
 pub mod mqtt;
+pub mod pages;
+pub mod scene;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use sensorium_functions::AppState;
 use sensorium_shared::credentials::{CredentialsProvider, NoCredentials};
@@ -128,21 +131,36 @@ impl TestApp {
     }
 }
 
-/// Polls `check` until it returns `Some` or `timeout` passes; asynchronous effects
-/// are awaited this way, never with a fixed sleep.
-pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return Some(value);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// The answer of a refused request: `status` and `{"details": <its reason phrase>}`,
+/// the phrases spelled out as the contract spells them.
+pub fn error(status: u16) -> (u16, Value) {
+    let details = match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        413 => "Payload Too Large",
+        429 => "Too Many Requests",
+        501 => "Not Implemented",
+        _ => panic!("the API answers no error with status {status}"),
+    };
+    (status, serde_json::json!({ "details": details }))
+}
+
+/// The result of `query`, a count.
+pub async fn count(pool: &PgPool, query: &'static str) -> i64 {
+    sqlx::query_scalar(query).fetch_one(pool).await.unwrap()
+}
+
+/// The URL of the database `#[sqlx::test]` made for this test, for a process of its own.
+pub async fn database_url(pool: &PgPool) -> String {
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let mut url: url::Url = std::env::var("DATABASE_URL").unwrap().parse().unwrap();
+    url.set_path(&name);
+    url.to_string()
 }

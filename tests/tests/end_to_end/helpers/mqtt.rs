@@ -9,15 +9,15 @@ use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, Packet, Publish, QoS};
 use sensorium_harness::mqtt::{MqttOptions, client_options};
+use sensorium_harness::queues::TopicQueues;
 use sensorium_harness::server::{Background, spawn_background};
 use sensorium_shared::domain::Identifier;
 use sensorium_shared::queries::configurations;
+use sensorium_shared::testing::{eventually, wait_until_equal};
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-
-use super::eventually;
 
 /// The broker `./scripts/test` started.
 pub fn broker_url() -> url::Url {
@@ -36,14 +36,26 @@ pub async fn spawn_mqtt(pool: PgPool, url: &url::Url) -> Background {
 
 /// [`spawn_mqtt`] with the bridge's client id, whose session a test may look into.
 pub async fn spawn_mqtt_as(pool: PgPool, url: &url::Url, client_id: &str) -> Background {
+    spawn_mqtt_to(pool, url, client_id, None).await
+}
+
+/// [`spawn_mqtt_as`], the bridge sending to `queues` (if any) rather than to the topic
+/// functions, and a consumer per queue feeding them, as in the cloud.
+pub async fn spawn_mqtt_to(
+    pool: PgPool,
+    url: &url::Url,
+    client_id: &str,
+    queues: Option<TopicQueues>,
+) -> Background {
     let options = MqttOptions::from_url(url, client_id).unwrap();
-    let mut background = spawn_background(pool, options, None).unwrap();
+    let mut background = spawn_background(pool, options, queues).unwrap();
+    // Generous: the machine running the tests may be busy compiling.
     tokio::time::timeout(
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         background.subscribed.wait_for(|subscribed| *subscribed),
     )
     .await
-    .expect("the bridge subscribes within 10 s")
+    .expect("the bridge subscribes within 30 s")
     .unwrap();
     background
 }
@@ -108,6 +120,13 @@ impl Sensor {
 
     pub async fn publish_json(&self, topic: &str, payload: Value) {
         self.publish(topic, payload.to_string()).await;
+    }
+
+    pub async fn subscribe(&self, topic: &str) {
+        self.client
+            .subscribe(topic, QoS::AtLeastOnce)
+            .await
+            .unwrap();
     }
 
     /// The next message on a subscription, within `timeout`.
@@ -243,5 +262,90 @@ impl Drop for OwnBroker {
     fn drop(&mut self) {
         self.stop();
         let _ = std::fs::remove_dir_all(&self.directory);
+    }
+}
+
+/// How long a message may take from a sensor to the database. Generous: the machines
+/// running the tests may be busy compiling.
+pub const STORED_WITHIN: Duration = Duration::from_secs(30);
+
+/// Waits until `read` returns `expected`, within [`STORED_WITHIN`]; fails with the
+/// last value it saw otherwise.
+pub async fn wait_for<T, F, Fut>(expected: T, read: F)
+where
+    T: PartialEq + std::fmt::Debug,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    wait_until_equal(STORED_WITHIN, expected, read).await;
+}
+
+/// The creation timestamps of the sensor's stored measurements, in order.
+pub async fn measurement_timestamps(pool: &PgPool, sensor: Identifier) -> Vec<f64> {
+    sqlx::query_scalar(
+        "SELECT extract(epoch FROM creation_timestamp)::float8 FROM measurement WHERE sensor_identifier = $1 ORDER BY 1",
+    )
+    .bind(sensor)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// The creation timestamps of the sensor's stored logs, in order.
+pub async fn log_timestamps(pool: &PgPool, sensor: Identifier) -> Vec<f64> {
+    sqlx::query_scalar(
+        "SELECT extract(epoch FROM creation_timestamp)::float8 FROM log WHERE sensor_identifier = $1 ORDER BY 1",
+    )
+    .bind(sensor)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// A timestamp an hour ago, in whole seconds: logs need one within the 8 weeks the
+/// harness's retention job keeps, or they may be deleted as soon as stored.
+pub fn recent() -> f64 {
+    (chrono::Utc::now().timestamp() - 3600) as f64
+}
+
+/// The broker's count of the messages it holds, retained ones included, of the
+/// retained ones, and its uptime, published at each `$SYS` update (Mosquitto's).
+const STORED_MESSAGES: &str = "$SYS/broker/store/messages/count";
+const RETAINED_MESSAGES: &str = "$SYS/broker/retained messages/count";
+const UPTIME: &str = "$SYS/broker/uptime";
+
+/// Waits until the broker at `url` holds no message but its retained ones: every
+/// message it delivered with QoS 1 was acknowledged. The broker must publish its
+/// `$SYS` topics every second (`sys_interval 1`). The counts arrive retained when
+/// subscribed to, and later only when they change, so they are judged once a whole
+/// `$SYS` update came after the wait began (the second fresh uptime).
+pub async fn wait_until_every_delivery_is_acknowledged(url: &url::Url) {
+    let mut probe = Sensor::connect(url);
+    for topic in [STORED_MESSAGES, RETAINED_MESSAGES, UPTIME] {
+        // QoS 0: what is sent to the probe is not held for it.
+        probe
+            .client
+            .subscribe(topic, QoS::AtMostOnce)
+            .await
+            .unwrap();
+    }
+    let (mut stored, mut retained, mut updates) = (None, None, 0);
+    let deadline = tokio::time::Instant::now() + STORED_WITHIN;
+    while updates < 2 || stored.is_none() || stored != retained {
+        let message = tokio::time::timeout_at(deadline, probe.received.recv())
+            .await
+            .unwrap_or_else(|_| {
+                panic!("the broker still holds {stored:?} messages, {retained:?} of them retained")
+            })
+            .expect("the probe stays connected");
+        let count = std::str::from_utf8(&message.payload)
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok());
+        match message.topic.as_str() {
+            STORED_MESSAGES => stored = count,
+            RETAINED_MESSAGES => retained = count,
+            _ if !message.retain => updates += 1,
+            _ => {}
+        }
     }
 }
