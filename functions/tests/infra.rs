@@ -122,6 +122,7 @@ fn the_http_api_declares_exactly_the_route_table() {
     }
     let served: BTreeSet<_> = sensorium_functions::routes::ROUTES
         .iter()
+        .chain(sensorium_functions::routes::dashboard::DASHBOARD_ROUTES)
         .map(|(method, path, function)| {
             (method.to_string(), path.to_string(), function.to_string())
         })
@@ -889,7 +890,7 @@ fn role_of_binary(binary: &str) -> Option<sensorium_shared::database::Role> {
         })
         .find_map(|path| std::fs::read_to_string(path).ok())
         .unwrap_or_else(|| panic!("no source for the binary {binary}"));
-    if source.contains("serve_fallback") {
+    if source.contains("serve_fallback") || source.contains("serve_dashboard") {
         None
     } else if source.contains("serve_routes") {
         Some(Role::Route)

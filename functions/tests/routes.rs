@@ -81,6 +81,27 @@ async fn every_route_is_served_by_its_function_and_by_the_merged_router() {
     assert!(routes::function_router("nothing", offline_state()).is_none());
 }
 
+#[tokio::test]
+async fn the_merged_router_serves_the_dashboard_beside_the_api() {
+    for (uri, status) in [
+        ("/", 307),
+        ("/dashboard/", 200),
+        ("/dashboard/js/app.js", 200),
+        ("/dashboard/nothing", 404),
+        ("/status", 200),
+    ] {
+        let request = lambda_http::http::Request::builder()
+            .uri(uri)
+            .body(lambda_http::Body::Empty)
+            .unwrap();
+        let response = routes::router(offline_state())
+            .oneshot(request)
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{uri}");
+    }
+}
+
 /// An API Gateway HTTP API (v2) event for `GET {path}?{query}`, as the gateway sends it.
 fn gateway_event(path: &str, query: &str) -> lambda_http::Request {
     let event = serde_json::json!({

@@ -3,6 +3,7 @@
 
 pub mod configurations;
 pub mod credentials;
+pub mod dashboard;
 pub mod logs;
 pub mod measurements;
 pub mod networks;
@@ -104,7 +105,8 @@ pub fn router(state: AppState) -> Router {
         .merge(configurations::router())
         .merge(credentials::router())
         .merge(measurements::router())
-        .merge(logs::router());
+        .merge(logs::router())
+        .merge(dashboard::router());
     finish(router, state)
 }
 
