@@ -73,7 +73,8 @@ async function send(method, path, { query, body } = {}) {
   } catch {
     // Not the API's JSON (a proxy's page): the status text says enough.
   }
-  if (response.status === 401 && current) {
+  // Once per session: the other requests refused with it find the token gone.
+  if (response.status === 401 && current && sessionStorage.getItem(TOKEN_KEY) === current) {
     forgetToken();
     sessionEnded();
   }
@@ -94,3 +95,10 @@ export async function download(path, query) {
 
 export const sensorPath = (network, sensor) =>
   `/networks/${encodeURIComponent(network)}/sensors/${encodeURIComponent(sensor)}`;
+
+/** The name of one of the user's networks (null when it is none of theirs). */
+export async function networkName(network) {
+  const networks = await call("GET", "/networks");
+  const found = networks.find((candidate) => candidate.network_identifier === network);
+  return found ? found.network_name : null;
+}

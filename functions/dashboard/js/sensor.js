@@ -1,7 +1,7 @@
 // A sensor: its status, charts of its measurements with the newest values, its logs,
 // configurations and credentials, and exports of the chosen range.
 
-import { call, download, sensorPath } from "./api.js";
+import { call, download, networkName, sensorPath } from "./api.js";
 import { drawCharts, loadSeries } from "./chart.js";
 import {
   describe, errorBox, field, formatAgo, formatTime, h, loading, notice, onlineMark, run, show,
@@ -30,6 +30,12 @@ export function sensorScreen({ screen, query }, network, sensor) {
   let lastStatus = null;
 
   const title = h("h1", {}, "Sensor");
+  const networkLink = h("a", { href: networkHash }, "Network");
+  networkName(network).then((name) => {
+    if (name) networkLink.textContent = `Network ${name}`;
+  }).catch(() => {
+    // The status says what went wrong, in words.
+  });
   const status = h("div", {}, loading("Loading the status…"));
   const latest = h("div", { class: "latest", "aria-live": "polite" }, loading("Loading the newest values…"));
   const charts = h("div", { class: "charts" });
@@ -166,8 +172,7 @@ export function sensorScreen({ screen, query }, network, sensor) {
   });
 
   show(screen,
-    h("p", { class: "crumbs" }, h("a", { href: "#/networks" }, "Networks"), " › ",
-      h("a", { href: networkHash }, "Network")),
+    h("p", { class: "crumbs" }, h("a", { href: "#/networks" }, "Networks"), " › ", networkLink),
     title,
     h("div", { class: "columns" },
       h("section", { class: "card" }, h("h2", {}, "Status"), status),
@@ -265,8 +270,15 @@ function newestValues(page) {
     h("p", { class: "hint" }, `At ${formatTime(newest.creation_timestamp)} ` +
       `(${formatAgo(newest.creation_timestamp)}), refreshed every ${REFRESH_MILLISECONDS / 1000} s`),
     h("dl", { class: "values" }, Object.entries(newest.value).sort().map(([name, value]) =>
-      [h("dt", {}, name), h("dd", {}, String(value))])),
+      [h("dt", {}, name), h("dd", { title: String(value) }, formatValue(value))])),
   ];
+}
+
+/** A value with at most 6 significant digits, as a reading is shown. */
+function formatValue(value) {
+  return Math.abs(value) >= 1e6 || (value !== 0 && Math.abs(value) < 1e-3)
+    ? value.toPrecision(6)
+    : String(Number(value.toPrecision(6)));
 }
 
 function aggregatesTable(rows) {

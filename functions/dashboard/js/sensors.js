@@ -1,7 +1,7 @@
 // A network: its overview (measurements per 4-hour bucket over 28 days, one row per
 // sensor, so that a silent sensor stands out) and its sensors (create, rename).
 
-import { call } from "./api.js";
+import { call, networkName } from "./api.js";
 import {
   errorBox, field, formatAgo, formatTime, h, loading, onlineMark, run, show,
 } from "./ui.js";
@@ -41,9 +41,8 @@ export function networkScreen({ screen, go }, network) {
     h("section", { class: "card" }, h("h2", {}, "Measurements per 4 hours, last 28 days"), overview),
     h("section", { class: "card" }, h("h2", {}, "Sensors"), sensors, form));
 
-  call("GET", "/networks").then((networks) => {
-    const found = networks.find((candidate) => candidate.network_identifier === network);
-    if (found) title.textContent = `Network ${found.network_name}`;
+  networkName(network).then((name) => {
+    if (name) title.textContent = `Network ${name}`;
   }).catch(() => {
     // The overview and the list report the error in words.
   });
@@ -98,7 +97,8 @@ function heatMap(base, rows) {
       h("span", { class: "visually-hidden" }, summary));
     }),
     h("div", { class: "heataxis", "aria-hidden": "true" },
-      h("span", {}), h("span", {}, "28 days ago"), h("span", {}, "now")));
+      h("span", {}), h("span", {}, h("span", {}, "28 days ago"), h("span", {}, "now"))),
+    h("p", { class: "hint" }, "Darker: more measurements. Grey: none."));
   return table;
 }
 

@@ -56,15 +56,17 @@ export function notice(text) {
 }
 
 /**
- * Runs `action` with `button` disabled and its form's message area showing progress,
- * then an error in words if it failed. Never rejects.
+ * Runs `action` with `button` disabled and `messages` showing progress, then an error
+ * in words if it failed. Never rejects.
  */
 export async function run(button, messages, action, meanings) {
   button.disabled = true;
-  show(messages, loading("Working…"));
+  const progress = loading("Working…");
+  show(messages, progress);
   try {
     await action();
-    show(messages);
+    // What the action said itself stays; only the progress goes.
+    if (messages.contains(progress)) show(messages);
   } catch (error) {
     show(messages, errorBox(error, meanings));
   } finally {
