@@ -521,8 +521,8 @@ fn the_database_is_reached_through_rds_proxy_with_the_secret() {
     }
     assert_eq!(
         without_database,
-        BTreeSet::from(["fallback".to_owned()]),
-        "every function but the fallback may read the database secret"
+        BTreeSet::from(["dashboard".to_owned(), "fallback".to_owned()]),
+        "every function but the fallback and the dashboard may read the database secret"
     );
 }
 
