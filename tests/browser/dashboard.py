@@ -26,7 +26,7 @@ import time
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -59,6 +59,9 @@ class Dashboard:
         self.driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
         self.driver.set_script_timeout(WAIT_SECONDS)
         self.allowed = []
+        # Until the range-aggregate route (issue 13) is served, every sensor page asks
+        # for it, is refused with 400, and falls back to raw points, saying so.
+        self.always_allowed = [r"/measurements\?aggregate=true&from=.* 400 \(Bad Request\)"]
 
     # --- the browser -----------------------------------------------------------------
 
@@ -67,7 +70,8 @@ class Dashboard:
 
     def wait(self, condition, what):
         try:
-            return WebDriverWait(self.driver, WAIT_SECONDS, poll_frequency=0.2).until(
+            return WebDriverWait(self.driver, WAIT_SECONDS, poll_frequency=0.2,
+                                 ignored_exceptions=(StaleElementReferenceException,)).until(
                 lambda driver: condition())
         except TimeoutException:
             self.screenshot("failure")
@@ -81,8 +85,11 @@ class Dashboard:
         return self.driver.find_elements(By.CSS_SELECTOR, css)
 
     def text(self, css):
-        elements = self.find_all(css)
-        return " ".join(element.text for element in elements)
+        # In one script: the page re-renders while it refreshes, so elements found in one
+        # call may be gone by the next.
+        return self.driver.execute_script(
+            "return [...document.querySelectorAll(arguments[0])].map((e) => e.innerText).join(' ')",
+            css)
 
     def wait_text(self, css, pattern, what=None):
         regex = re.compile(pattern)
@@ -124,7 +131,8 @@ class Dashboard:
         for entry in self.driver.get_log("browser"):
             if entry["level"] not in ("SEVERE", "ERROR"):
                 continue
-            if any(re.search(pattern, entry["message"]) for pattern in self.allowed):
+            if any(re.search(pattern, entry["message"])
+                   for pattern in self.allowed + self.always_allowed):
                 continue
             errors.append(entry["message"])
         self.allowed = []
@@ -193,7 +201,7 @@ def story(page):
     page.allow(r"/networks - Failed to load resource: .* 409")
     page.fill("input[name=network_name]", "rooftops")
     page.button("Create network").click()
-    page.wait_text(".error", r"exists already \(Conflict\)")
+    page.wait_text(".error", r"exists already\. \(Conflict\)")
     page.screenshots("networks")
     page.check_console("networks")
     page.find("main ul.links a").click()
@@ -258,9 +266,6 @@ def story(page):
     page.wait_text("table.logs", "The CPU is burning", "the log in the table")
     page.wait_text("#logs", "Battery low")
     page.wait_text("main", "online")
-    # On a server without the range-aggregate route (issue 13) the charts fall back to
-    # raw points and say so: that 400 is expected.
-    page.allow(r"measurements\?aggregate=true.* 400")
     page.open(f"#/networks/{network}/sensors/{sensor}?range=week")
     page.wait(lambda: len(page.find_all("#measurements figure.chart canvas")) >= 2,
               "a chart per attribute")
