@@ -111,12 +111,22 @@ class Dashboard:
         self.driver.save_screenshot(str(self.output / f"{name}.png"))
 
     def screenshots(self, name):
-        """The screen on a desktop and 360 px wide (where nothing may overflow sideways)."""
-        self.screenshot(f"{name}-desktop")
+        """The screen on a desktop (the whole page, up to 2,400 px) and 360 px wide (the
+        top of it, where nothing may overflow sideways)."""
+        self.driver.execute_script("document.activeElement.blur(); window.scrollTo(0, 0)")
+        height = self.driver.execute_script("return document.documentElement.scrollHeight")
+        self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+            "width": 1280, "height": min(max(height, 800), 2400), "deviceScaleFactor": 1,
+            "mobile": False})
+        try:
+            self.screenshot(f"{name}-desktop")
+        finally:
+            self.driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         self.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
             "width": 360, "height": 800, "deviceScaleFactor": 2, "mobile": True})
         try:
             time.sleep(0.3)  # a layout pass and the charts' resize observer
+            self.driver.execute_script("window.scrollTo(0, 0)")
             overflow = self.driver.execute_script(
                 "return document.documentElement.scrollWidth - window.innerWidth")
             if overflow > 0:
