@@ -1,14 +1,11 @@
 // Sign up and log in: both answer a token, kept for this tab only.
 
 import { call, keepToken } from "./api.js";
-import { field, h, notice, run, show } from "./ui.js";
+import { field, h, nameInput, notice, run, show } from "./ui.js";
 
 export function authScreen({ screen, message, go }, mode) {
   const signup = mode === "signup";
-  const name = h("input", {
-    name: "user_name", autocomplete: "username", required: true, maxlength: "64",
-    pattern: "[a-z0-9](-?[a-z0-9])*", autocapitalize: "none", spellcheck: "false",
-  });
+  const name = nameInput({ name: "user_name", autocomplete: "username" });
   const password = h("input", {
     name: "password", type: "password", required: true, minlength: "8", maxlength: "256",
     autocomplete: signup ? "new-password" : "current-password",

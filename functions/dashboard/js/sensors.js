@@ -3,38 +3,22 @@
 
 import { call, networkName } from "./api.js";
 import {
-  errorBox, field, formatAgo, formatTime, h, loading, onlineMark, run, show,
+  createForm, errorBox, formatAgo, formatTime, h, loading, nameError, nameInput, onlineMark, run,
+  show,
 } from "./ui.js";
 
 const BUCKET = 4 * 3600;
 const DAYS = 28;
-const NAME_PATTERN = "[a-z0-9](-?[a-z0-9])*";
 
 export function networkScreen({ screen, go }, network) {
   const base = `/networks/${encodeURIComponent(network)}`;
   const title = h("h1", {}, "Network");
   const overview = h("div", {}, loading("Loading the overview…"));
   const sensors = h("div", {}, loading("Loading the sensors…"));
-  const name = h("input", {
-    name: "sensor_name", required: true, maxlength: "64", pattern: NAME_PATTERN,
-    autocapitalize: "none", spellcheck: "false",
-  });
-  const submit = h("button", { type: "submit" }, "Create sensor");
-  const messages = h("div", { class: "messages" });
-  const form = h("form", { class: "inline-form", novalidate: true },
-    field("New sensor", name), submit, messages);
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    if (!name.checkValidity()) {
-      show(messages, nameError());
-      name.focus();
-      return;
-    }
-    run(submit, messages, async () => {
-      const answer = await call("POST", `${base}/sensors`, { body: { sensor_name: name.value } });
-      go(`#${base}/sensors/${answer.sensor_identifier}`);
-    }, { 409: "This network has a sensor of this name already." });
-  });
+  const form = createForm("New sensor", "Create sensor", "sensor_name", async (name) => {
+    const answer = await call("POST", `${base}/sensors`, { body: { sensor_name: name } });
+    go(`#${base}/sensors/${answer.sensor_identifier}`);
+  }, { 409: "This network has a sensor of this name already." });
   show(screen,
     h("p", { class: "crumbs" }, h("a", { href: "#/networks" }, "Networks")),
     title,
@@ -54,11 +38,6 @@ export function networkScreen({ screen, go }, network) {
     .then((rows) => show(sensors, sensorTable(base, rows, loadSensors)))
     .catch((error) => show(sensors, errorBox(error)));
   loadSensors();
-}
-
-function nameError() {
-  return h("p", { class: "error", role: "alert" },
-    "A name is 1 to 64 lowercase letters, digits or single dashes.");
 }
 
 function heatMap(base, rows) {
@@ -117,9 +96,8 @@ function sensorRow(base, row, reload) {
   const actions = h("td", {});
   const rename = h("button", { type: "button", class: "secondary" }, "Rename");
   rename.addEventListener("click", () => {
-    const input = h("input", {
-      value: row.sensor_name, required: true, maxlength: "64", pattern: NAME_PATTERN,
-      "aria-label": `New name for ${row.sensor_name}`, autocapitalize: "none",
+    const input = nameInput({
+      value: row.sensor_name, "aria-label": `New name for ${row.sensor_name}`,
     });
     const save = h("button", { type: "submit" }, "Save");
     const cancel = h("button", { type: "button", class: "secondary" }, "Cancel");

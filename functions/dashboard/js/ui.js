@@ -114,3 +114,38 @@ export function onlineMark(lastSeen, now = Date.now() / 1000) {
 export function field(label, control) {
   return h("label", { class: "field" }, h("span", {}, label), control);
 }
+
+/** An input for a user, network or sensor name, with the API's rule. */
+export function nameInput(attributes = {}) {
+  return h("input", {
+    required: true, maxlength: "64", pattern: "[a-z0-9](-?[a-z0-9])*",
+    autocapitalize: "none", spellcheck: "false", ...attributes,
+  });
+}
+
+export function nameError() {
+  return h("p", { class: "error", role: "alert" },
+    "A name is 1 to 64 lowercase letters, digits or single dashes.");
+}
+
+/**
+ * A form that creates something from a name: `create(name)` runs when the name is
+ * valid; its errors are shown in words with `meanings`.
+ */
+export function createForm(label, buttonLabel, inputName, create, meanings) {
+  const name = nameInput({ name: inputName });
+  const submit = h("button", { type: "submit" }, buttonLabel);
+  const messages = h("div", { class: "messages" });
+  const form = h("form", { class: "inline-form", novalidate: true },
+    field(label, name), submit, messages);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!name.checkValidity()) {
+      show(messages, nameError());
+      name.focus();
+      return;
+    }
+    run(submit, messages, () => create(name.value), meanings);
+  });
+  return form;
+}
