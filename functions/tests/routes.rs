@@ -152,6 +152,24 @@ async fn a_function_validates_the_query_of_a_gateway_event() {
 }
 
 #[tokio::test]
+async fn the_dashboard_function_serves_its_files_from_a_gateway_event() {
+    use http_body_util::BodyExt;
+    let router = routes::dashboard::router::<()>();
+    let response = router
+        .oneshot(gateway_event("/dashboard/js/app.js", ""))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let file = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/dashboard/js/app.js")).unwrap();
+    assert_eq!(body.as_ref(), file.as_slice());
+}
+
+#[tokio::test]
 async fn the_default_route_answers_405_on_a_known_path_and_404_elsewhere() {
     use http_body_util::BodyExt;
     let identifier = "a4ac4e7c-47e2-4c4a-8f1a-0b0e8e3a2b1c";

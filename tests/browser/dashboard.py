@@ -376,6 +376,12 @@ def story(page):
     page.wait_text("main h1", "^Networks$")
     page.check_console("log in")
 
+    step("a token past its expiration time is dropped before it is sent")
+    page.driver.execute_script("sessionStorage.setItem('sensorium.expiration', '1')")
+    page.driver.refresh()
+    page.wait_text("main", "Your session has ended")
+    page.check_console("expired token")
+
     return {"rendered": rendered, "mode": mode, "interval": interval, "charts": points}
 
 

@@ -20,13 +20,23 @@ export function onSessionEnded(handler) {
   sessionEnded = handler;
 }
 
+let expired = false;
+
 export function token() {
   const expiration = Number(sessionStorage.getItem(EXPIRATION_KEY));
   if (expiration && expiration * 1000 <= Date.now()) {
     forgetToken();
+    expired = true;
     return null;
   }
   return sessionStorage.getItem(TOKEN_KEY);
+}
+
+/** Whether a token was found expired (by its time) since the last call. */
+export function takeExpired() {
+  const was = expired;
+  expired = false;
+  return was;
 }
 
 export function keepToken(answer) {

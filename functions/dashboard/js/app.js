@@ -1,13 +1,14 @@
 // The dashboard's entry: routes of the form #/path?query to their screens, the header,
 // and what happens when a session ends.
 
-import { call, forgetToken, onSessionEnded, token } from "./api.js";
+import { call, forgetToken, onSessionEnded, takeExpired, token } from "./api.js";
 import { authScreen } from "./auth.js";
 import { networksScreen } from "./networks.js";
 import { networkScreen } from "./sensors.js";
 import { sensorScreen } from "./sensor.js";
 import { errorBox, h, show } from "./ui.js";
 
+const SESSION_ENDED = "Your session has ended (expired or logged out). Log in again.";
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 let message = null;
@@ -31,7 +32,7 @@ async function render() {
   const { parts, query } = parse(location.hash);
   const signedIn = Boolean(token());
   nav.hidden = !signedIn;
-  const pending = message;
+  const pending = message || (takeExpired() ? SESSION_ENDED : null);
   message = null;
   if (!signedIn && parts[0] !== "login" && parts[0] !== "signup") {
     go("#/login", pending);
@@ -62,7 +63,7 @@ async function render() {
   document.title = `${main.querySelector("h1")?.textContent || "Dashboard"} · Sensorium`;
 }
 
-onSessionEnded(() => go("#/login", "Your session has ended (expired or logged out). Log in again."));
+onSessionEnded(() => go("#/login", SESSION_ENDED));
 
 const logout = document.getElementById("logout");
 logout.addEventListener("click", async () => {

@@ -9,6 +9,8 @@ import {
 
 const BUCKET = 4 * 3600;
 const DAYS = 28;
+/** How often the sensor list is read again. */
+const REFRESH_MILLISECONDS = 15000;
 
 export function networkScreen({ screen, go }, network) {
   const base = `/networks/${encodeURIComponent(network)}`;
@@ -38,6 +40,11 @@ export function networkScreen({ screen, go }, network) {
     .then((rows) => show(sensors, sensorTable(base, rows, loadSensors)))
     .catch((error) => show(sensors, errorBox(error)));
   loadSensors();
+  // "Last seen" and online or offline stay current; not while a sensor is being renamed.
+  const timer = setInterval(() => {
+    if (!sensors.querySelector("form.rename")) loadSensors();
+  }, REFRESH_MILLISECONDS);
+  return () => clearInterval(timer);
 }
 
 function heatMap(base, rows) {
