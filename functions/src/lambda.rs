@@ -102,6 +102,12 @@ pub async fn serve_fallback() -> Result<(), lambda_http::Error> {
     lambda_http::run(routes::fallback_router()).await
 }
 
+/// Runs the `dashboard` function: the dashboard's embedded files. It needs no database.
+pub async fn serve_dashboard() -> Result<(), lambda_http::Error> {
+    telemetry::init();
+    lambda_http::run(routes::dashboard::router::<()>()).await
+}
+
 /// Runs the topic function of `topic` on the SQS batches of its queue.
 pub async fn serve_topic(topic: Topic) -> Result<(), lambda_runtime::Error> {
     let pool = start(Role::Topic).await?;

@@ -3,6 +3,7 @@
 
 pub mod configurations;
 pub mod credentials;
+pub mod dashboard;
 pub mod logs;
 pub mod measurements;
 pub mod networks;
@@ -156,7 +157,8 @@ pub fn router(state: AppState) -> Router {
         .into_iter()
         .fold(Router::new(), |router, function| {
             router.merge(function.routes())
-        });
+        })
+        .merge(dashboard::router());
     finish(router, state)
 }
 

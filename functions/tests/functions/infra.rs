@@ -120,15 +120,15 @@ fn the_http_api_declares_exactly_the_route_table() {
             }
         }
     }
-    let served: BTreeSet<_> = sensorium_functions::routes::ROUTES
+    let api = sensorium_functions::routes::ROUTES
         .iter()
-        .map(|(method, path, function)| {
-            (
-                method.to_string(),
-                path.to_string(),
-                function.name().to_owned(),
-            )
-        })
+        .map(|(method, path, function)| (*method, *path, function.name()));
+    let dashboard = sensorium_functions::routes::dashboard::DASHBOARD_ROUTES
+        .iter()
+        .map(|(method, path)| (*method, *path, "dashboard"));
+    let served: BTreeSet<_> = api
+        .chain(dashboard)
+        .map(|(method, path, function)| (method.to_owned(), path.to_owned(), function.to_owned()))
         .collect();
     assert_eq!(declared, served);
 }
@@ -524,8 +524,8 @@ fn the_database_is_reached_through_rds_proxy_with_the_secret() {
     }
     assert_eq!(
         without_database,
-        BTreeSet::from(["fallback".to_owned()]),
-        "every function but the fallback may read the database secret"
+        BTreeSet::from(["dashboard".to_owned(), "fallback".to_owned()]),
+        "every function but the fallback and the dashboard may read the database secret"
     );
 }
 
@@ -893,7 +893,7 @@ fn role_of_binary(binary: &str) -> Option<sensorium_shared::database::Role> {
         })
         .find_map(|path| std::fs::read_to_string(path).ok())
         .unwrap_or_else(|| panic!("no source for the binary {binary}"));
-    if source.contains("serve_fallback") {
+    if source.contains("serve_fallback") || source.contains("serve_dashboard") {
         None
     } else if source.contains("serve_routes") {
         Some(Role::Route)

@@ -10,6 +10,7 @@ mod helpers;
 mod asyncapi;
 mod cloud_database;
 mod cloud_publisher;
+mod dashboard;
 mod emulator;
 mod errors;
 mod infra;

@@ -66,6 +66,27 @@ async fn every_route_is_served_by_its_function_and_by_the_merged_router() {
     }
 }
 
+#[tokio::test]
+async fn the_merged_router_serves_the_dashboard_beside_the_api() {
+    for (uri, status) in [
+        ("/", 307),
+        ("/dashboard/", 200),
+        ("/dashboard/js/app.js", 200),
+        ("/dashboard/nothing", 404),
+        ("/status", 200),
+    ] {
+        let request = lambda_http::http::Request::builder()
+            .uri(uri)
+            .body(lambda_http::Body::Empty)
+            .unwrap();
+        let response = routes::router(offline_state("test", "main"))
+            .oneshot(request)
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{uri}");
+    }
+}
+
 /// An API Gateway HTTP API (v2) event for `GET {path}?{query}`, as the gateway sends it.
 fn gateway_event(path: &str, query: &str) -> lambda_http::Request {
     let event = serde_json::json!({
@@ -114,6 +135,24 @@ async fn a_function_validates_the_query_of_a_gateway_event() {
         let response = router.oneshot(gateway_event(&path, query)).await.unwrap();
         assert_eq!(response.status().as_u16(), status, "{query}");
     }
+}
+
+#[tokio::test]
+async fn the_dashboard_function_serves_its_files_from_a_gateway_event() {
+    use http_body_util::BodyExt;
+    let router = routes::dashboard::router::<()>();
+    let response = router
+        .oneshot(gateway_event("/dashboard/js/app.js", ""))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let file = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/dashboard/js/app.js")).unwrap();
+    assert_eq!(body.as_ref(), file.as_slice());
 }
 
 #[tokio::test]
