@@ -57,7 +57,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 }
 
 /// Whether a string or key of the JSON text `bytes` holds U+0000, which PostgreSQL
-/// cannot store in text or jsonb (API.md: no string anywhere may hold it). JSON holds
+/// cannot store in text or jsonb (docs/rest.md: no string anywhere may hold it). JSON holds
 /// it only escaped, so only a body with that escape is parsed to tell it from an
 /// escaped backslash followed by `u0000`.
 fn holds_nul(bytes: &[u8]) -> bool {

@@ -11,7 +11,8 @@ use crate::publisher::BoxFuture;
 
 /// What a sensor needs to connect to the broker, shown once: the server keeps only the
 /// provider's own record (a password hash in the broker, a certificate in IoT Core).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// `Debug` leaves the password and the private key out.
+#[derive(Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Credentials {
     /// For a Mosquitto managed by the server: user name and client id are the sensor
@@ -28,6 +29,31 @@ pub enum Credentials {
         certificate_pem: String,
         private_key_pem: String,
     },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Password {
+                client_identifier,
+                user_name,
+                ..
+            } => formatter
+                .debug_struct("Password")
+                .field("client_identifier", client_identifier)
+                .field("user_name", user_name)
+                .finish_non_exhaustive(),
+            Self::Certificate {
+                client_identifier,
+                certificate_identifier,
+                ..
+            } => formatter
+                .debug_struct("Certificate")
+                .field("client_identifier", client_identifier)
+                .field("certificate_identifier", certificate_identifier)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

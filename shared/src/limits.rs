@@ -1,4 +1,4 @@
-//! Limits and windows of the contract (API.md), in one place.
+//! Limits and windows of the contract (docs/rest.md, docs/mqtt.md), in one place.
 
 /// Most elements a cursor page holds.
 pub const PAGE_SIZE: i64 = 64;

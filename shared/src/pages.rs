@@ -1,4 +1,4 @@
-//! Cursor pages (API.md): at most 64 elements, always ascending by the cursor field;
+//! Cursor pages (docs/rest.md, "Pages"): at most 64 elements, always ascending by the cursor field;
 //! `next` reads forwards from the cursor, `previous` backwards, the cursor excluded.
 //! Timestamps are no unique cursor: a page that ends inside a run of elements with
 //! one timestamp holds the whole run, or the next page (after that timestamp) would

@@ -47,7 +47,7 @@ pub fn database_max_connections(default: u32) -> Result<u32, SettingsError> {
 }
 
 /// `TOKEN_LIFETIME_DAYS`: how long an access token works after it was issued, a
-/// whole number of days from 1 to 3650; 30 unless set (API.md).
+/// whole number of days from 1 to 3650; 30 unless set (docs/rest.md, "Access tokens").
 pub fn token_lifetime() -> Result<chrono::TimeDelta, SettingsError> {
     let days = match optional("TOKEN_LIFETIME_DAYS") {
         None => crate::limits::DEFAULT_TOKEN_LIFETIME_DAYS,

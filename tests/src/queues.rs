@@ -1,4 +1,4 @@
-//! The harness's SQS edge (DESIGN.md, "Queues"): the topic queues, the consumer that
+//! The harness's SQS edge (docs/mqtt.md, "Inside the server"): the topic queues, the consumer that
 //! feeds the topic functions from them as Lambda's SQS event-source mapping does, and
 //! the redrive of their dead-letter queues.
 //!

@@ -1,4 +1,4 @@
-//! The bridge envelope of DESIGN.md, the body of every queue message:
+//! The bridge envelope (docs/mqtt.md, "Inside the server"), the body of every queue message:
 //! `{"topic": "<topic>", "payload": "<base64 of the raw MQTT payload>", "received_at": <ms>}`.
 //! Raw bytes travel, so a payload that is not JSON still reaches the handler to be
 //! logged and dropped.

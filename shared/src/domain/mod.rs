@@ -1,4 +1,4 @@
-//! The value types of the contract (API.md's type table), each parsed once at the
+//! The value types of the contract (docs/rest.md, "Conventions"), each parsed once at the
 //! boundary so that handlers and queries only ever see valid values.
 
 //! One module per type, its tests beside it.

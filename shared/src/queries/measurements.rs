@@ -240,7 +240,7 @@ struct HourlyAverageRow {
 /// Per attribute, the hourly averages of the sensor's measurements of the aggregation
 /// window, sorted by time.
 ///
-/// No stored value may make this fail (API.md). `avg` over float8 fails with an
+/// No stored value may make this fail (the contract). `avg` over float8 fails with an
 /// overflow where the squares it keeps (for the variance) or the sum pass 1.8e308, as
 /// for 1e200 and -1e200 in one hour, so the values are averaged as numeric, exact and
 /// about as fast. The average comes back as text, parsed here: converting it to float8

@@ -13,7 +13,7 @@ use sensorium_shared::domain::{AccessToken, Identifier};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-/// The routes that need no token (API.md).
+/// The routes that need no token (docs/rest.md).
 const PUBLIC_ROUTES: [(&str, &str); 3] = [
     ("GET", "/status"),
     ("POST", "/users"),
