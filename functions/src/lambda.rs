@@ -91,9 +91,23 @@ where
     let state =
         AppState::new(pool, Deployment::from_env(), outbox).with_token_lifetime(token_lifetime);
     let state = init(complete(state).await).await?;
-    let router = routes::function_router(function, state)
-        .ok_or_else(|| format!("no route function is named {function}"))?;
-    lambda_http::run(router).await
+    lambda_http::run(function_router(function, state)?).await
+}
+
+fn function_router(function: &str, state: AppState) -> Result<axum::Router, lambda_http::Error> {
+    Ok(routes::function_router(function, state)
+        .ok_or_else(|| format!("no route function is named {function}"))?)
+}
+
+/// Runs the route function `function` behind a function URL with response streaming:
+/// its answers reach the client as they are written, beyond API Gateway's 6 MB.
+pub async fn serve_routes_streamed(function: &str) -> Result<(), lambda_http::Error> {
+    let pool = start(Role::Route).await?;
+    let token_lifetime = init(settings::token_lifetime()).await?;
+    // Exports create no configuration: the outbox is never woken.
+    let state = AppState::new(pool, Deployment::from_env(), Arc::new(ScheduledOnly))
+        .with_token_lifetime(token_lifetime);
+    lambda_http::run_with_streaming_response(function_router(function, state)?).await
 }
 
 /// Runs the `$default` route's function: the contract's JSON 404 and 405 for what

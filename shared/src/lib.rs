@@ -3,6 +3,7 @@
 //! responses; settings from the environment; telemetry; and the traits behind which
 //! the cloud edges sit.
 
+pub mod aggregation;
 pub mod credentials;
 pub mod database;
 pub mod domain;

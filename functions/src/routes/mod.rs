@@ -3,6 +3,7 @@
 
 pub mod configurations;
 pub mod credentials;
+pub mod export;
 pub mod logs;
 pub mod measurements;
 pub mod networks;
@@ -89,6 +90,7 @@ pub fn function_router(function: &str, state: AppState) -> Option<Router> {
         "credentials" => credentials::router(),
         "measurements" => measurements::router(),
         "logs" => logs::router(),
+        "export" => export::router(),
         _ => return None,
     };
     Some(finish(router, state))
@@ -104,7 +106,8 @@ pub fn router(state: AppState) -> Router {
         .merge(configurations::router())
         .merge(credentials::router())
         .merge(measurements::router())
-        .merge(logs::router());
+        .merge(logs::router())
+        .merge(export::router());
     finish(router, state)
 }
 
