@@ -203,6 +203,7 @@ fn stream_body<T: Send + 'static>(
             Ok(()) => sqlx::query("RESET statement_timeout")
                 .execute(&mut *connection)
                 .await
+                .map(drop)
                 .map_err(ExportError::from),
             Err(_) => Ok(()),
         };
