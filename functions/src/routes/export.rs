@@ -112,26 +112,14 @@ pub async fn export_measurements(
     QueryParameters(query): QueryParameters<ExportQuery>,
     authorization: Authorization,
 ) -> Result<Response, Error> {
-    let range = query.range()?;
-    let authorized = authorize_sensor(&state, &authorization, &path).await?;
-    let (header, write): (&'static str, Writer<ExportedMeasurement>) = match query.format {
-        ExportFormat::Ndjson => ("", write_measurement_line),
-        ExportFormat::Csv => (
-            "creation_timestamp,revision,attribute,value\n",
-            write_measurement_rows,
-        ),
+    let kind = Kind {
+        name: "measurements",
+        read: export::stream_measurements,
+        ndjson: write_measurement_line,
+        csv_header: "creation_timestamp,revision,attribute,value\n",
+        csv: write_measurement_rows,
     };
-    let body = stream_body(
-        authorized.connection,
-        Export {
-            read: export::stream_measurements,
-            sensor_identifier: path.sensor_identifier,
-            range,
-            header,
-            write,
-        },
-    );
-    Ok(attachment(body, "measurements", &path, &query))
+    respond(&state, &authorization, &path, &query, kind).await
 }
 
 /// Every log message of the sensor in the range, ascending.
@@ -141,27 +129,58 @@ pub async fn export_log_messages(
     QueryParameters(query): QueryParameters<ExportQuery>,
     authorization: Authorization,
 ) -> Result<Response, Error> {
+    let kind = Kind {
+        name: "logs",
+        read: export::stream_log_messages,
+        ndjson: write_log_line,
+        csv_header: "creation_timestamp,revision,severity,subject,details\n",
+        csv: write_log_row,
+    };
+    respond(&state, &authorization, &path, &query, kind).await
+}
+
+/// What is exported and how each row is written in either format.
+struct Kind<T> {
+    name: &'static str,
+    read: Reader<T>,
+    ndjson: Writer<T>,
+    csv_header: &'static str,
+    csv: Writer<T>,
+}
+
+/// The streamed answer to an authorized export request.
+async fn respond<T: Send + 'static>(
+    state: &AppState,
+    authorization: &Authorization,
+    path: &SensorPath,
+    query: &ExportQuery,
+    kind: Kind<T>,
+) -> Result<Response, Error> {
     let range = query.range()?;
-    let authorized = authorize_sensor(&state, &authorization, &path).await?;
-    let (header, write): (&'static str, Writer<LogMessage>) = match query.format {
-        ExportFormat::Ndjson => ("", write_log_line),
-        ExportFormat::Csv => (
-            "creation_timestamp,revision,severity,subject,details\n",
-            write_log_row,
-        ),
+    let authorized = authorize_sensor(state, authorization, path).await?;
+    let (header, write) = match query.format {
+        ExportFormat::Ndjson => ("", kind.ndjson),
+        ExportFormat::Csv => (kind.csv_header, kind.csv),
     };
     let body = stream_body(
         authorized.connection,
         Export {
-            read: export::stream_log_messages,
+            read: kind.read,
             sensor_identifier: path.sensor_identifier,
             range,
             header,
             write,
         },
     );
-    Ok(attachment(body, "logs", &path, &query))
+    Ok(attachment(body, kind.name, path, query))
 }
+
+/// Reads the rows of one sensor and range, as PostgreSQL sends them.
+type Reader<T> = for<'c> fn(
+    &'c mut PgConnection,
+    Identifier,
+    ExportRange,
+) -> BoxStream<'c, Result<T, sqlx::Error>>;
 
 /// Writes one row in the export's format; fails only on a value that was stored
 /// malformed.
@@ -169,11 +188,7 @@ type Writer<T> = fn(&mut Vec<u8>, T) -> Result<(), serde_json::Error>;
 
 /// One export: which rows, and how each is written.
 struct Export<T> {
-    read: for<'c> fn(
-        &'c mut PgConnection,
-        Identifier,
-        ExportRange,
-    ) -> BoxStream<'c, Result<T, sqlx::Error>>,
+    read: Reader<T>,
     sensor_identifier: Identifier,
     range: ExportRange,
     header: &'static str,
