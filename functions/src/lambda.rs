@@ -95,6 +95,17 @@ where
     lambda_http::run(routes::function_router(function, state)).await
 }
 
+/// Runs the route function `function` behind a function URL with response streaming:
+/// its answers reach the client as they are written, beyond API Gateway's 6 MB.
+pub async fn serve_routes_streamed(function: RouteFunction) -> Result<(), lambda_http::Error> {
+    let pool = start(Role::Route).await?;
+    let token_lifetime = init(settings::token_lifetime()).await?;
+    // Exports create no configuration: the outbox is never woken.
+    let state = AppState::new(pool, Deployment::from_env(), Arc::new(ScheduledOnly))
+        .with_token_lifetime(token_lifetime);
+    lambda_http::run_with_streaming_response(routes::function_router(function, state)).await
+}
+
 /// Runs the `$default` route's function: the contract's JSON 404 and 405 for what
 /// API Gateway routes nowhere else. It needs no database.
 pub async fn serve_fallback() -> Result<(), lambda_http::Error> {

@@ -4,6 +4,7 @@
 //! Nothing here speaks HTTP: the REST API's errors and responses live in
 //! `sensorium-functions`.
 
+pub mod aggregation;
 pub mod credentials;
 pub mod database;
 pub mod domain;

@@ -63,6 +63,24 @@ pub fn token_lifetime() -> Result<chrono::TimeDelta, SettingsError> {
     Ok(chrono::TimeDelta::days(days))
 }
 
+/// `MEASUREMENT_RETENTION_DAYS`: measurements older than this many days (by their
+/// creation time, in whole months: see `jobs::retain_measurements`) are dropped; unset,
+/// measurements are kept (API.md). A whole number from 1 to 36500.
+pub fn measurement_retention() -> Result<Option<chrono::TimeDelta>, SettingsError> {
+    let Some(value) = optional("MEASUREMENT_RETENTION_DAYS") else {
+        return Ok(None);
+    };
+    let days: i64 = value
+        .parse()
+        .ok()
+        .filter(|days| (1..=36500).contains(days))
+        .ok_or_else(|| SettingsError::Invalid {
+            name: "MEASUREMENT_RETENTION_DAYS",
+            reason: "expected a whole number of days from 1 to 36500".into(),
+        })?;
+    Ok(Some(chrono::TimeDelta::days(days)))
+}
+
 /// `MQTT_URL`: `mqtt://[user:password@]host:port`, `mqtts://` for TLS.
 pub fn mqtt_url() -> Result<url::Url, SettingsError> {
     let value = optional("MQTT_URL").ok_or(SettingsError::Missing("MQTT_URL"))?;

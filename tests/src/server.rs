@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use sensorium_functions::jobs::retain_logs;
+use sensorium_functions::jobs::{retain_logs, retain_measurements};
 use sensorium_functions::{AppState, routes};
 use sensorium_shared::credentials::{CredentialsProvider, NoCredentials};
 use sensorium_shared::database::{self, Role};
@@ -23,7 +23,7 @@ use crate::mqtt::MqttOptions;
 use crate::publisher::{MqttPublisher, OutboxWaker};
 use crate::queues::{EventSourceMapping, TopicQueues};
 
-/// How often the log retention job runs (and once at start).
+/// How often the retention jobs run (and once at start).
 const RETENTION_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
 pub async fn run(pool: PgPool) -> anyhow::Result<()> {
@@ -109,11 +109,11 @@ pub fn spawn_background(
         publisher,
         waker.clone(),
     ));
-    tasks.spawn(run_retention(database::connect_as(
-        database,
-        1,
-        Role::Maintenance,
-    )));
+    let measurement_retention = settings::measurement_retention()?;
+    tasks.spawn(run_retention(
+        database::connect_as(database, 1, Role::Maintenance),
+        measurement_retention,
+    ));
     Ok(Background {
         tasks,
         bridge,
@@ -123,12 +123,15 @@ pub fn spawn_background(
     })
 }
 
-async fn run_retention(pool: PgPool) {
+async fn run_retention(pool: PgPool, measurement_retention: Option<chrono::TimeDelta>) {
     let mut interval = tokio::time::interval(RETENTION_INTERVAL);
     loop {
         interval.tick().await;
         if let Err(error) = retain_logs::run(&pool).await {
             tracing::warn!(error = %ErrorChain(&error), "the log retention job failed");
+        }
+        if let Err(error) = retain_measurements::run(&pool, measurement_retention).await {
+            tracing::warn!(error = %ErrorChain(&error), "the measurement retention job failed");
         }
     }
 }

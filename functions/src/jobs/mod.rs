@@ -3,3 +3,4 @@
 pub mod migrate;
 pub mod publish_configurations;
 pub mod retain_logs;
+pub mod retain_measurements;

@@ -1,13 +1,14 @@
 //! `/networks/{network_identifier}/sensors/{sensor_identifier}/measurements`: pages
-//! of a sensor's measurements, or their hourly averages.
+//! of a sensor's measurements, or their statistics per bucket of time.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use sensorium_shared::aggregation::AggregationRange;
 use sensorium_shared::domain::Timestamp;
 use sensorium_shared::pages::{Direction, PageRequest};
-use sensorium_shared::queries::measurements;
+use sensorium_shared::queries::{aggregates, measurements};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -30,10 +31,14 @@ pub struct MeasurementsQuery {
     pub creation_timestamp: Option<Timestamp>,
     #[serde(default)]
     pub aggregate: bool,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub interval: Option<i64>,
 }
 
 /// A page of measurements (cursor `creation_timestamp`), or with `aggregate=true`
-/// the hourly averages per attribute of the last 28 days.
+/// per attribute the statistics of each bucket of `interval` seconds from `from` to
+/// `to` (by default the hours of the last 28 days).
 pub async fn read_measurements(
     State(state): State<AppState>,
     PathParameters(path): PathParameters<SensorPath>,
@@ -46,11 +51,24 @@ pub async fn read_measurements(
             "aggregate=true takes no direction or creation_timestamp",
         ));
     }
+    if !query.aggregate && (query.from.is_some() || query.to.is_some() || query.interval.is_some())
+    {
+        return Err(Error::bad_request(
+            "from, to and interval go with aggregate=true",
+        ));
+    }
+    let range = if query.aggregate {
+        let range = AggregationRange::parse(query.from, query.to, query.interval, Timestamp::now());
+        Some(range.map_err(Error::bad_request)?)
+    } else {
+        None
+    };
     let mut authorized = authorize_sensor(&state, &authorization, &path).await?;
-    if query.aggregate {
-        let aggregates = measurements::read_measurement_aggregates(
+    if let Some(range) = range {
+        let aggregates = aggregates::read_measurement_aggregates(
             &mut *authorized.connection,
             path.sensor_identifier,
+            range,
         )
         .await?;
         return Ok(Json(aggregates).into_response());

@@ -4,6 +4,7 @@
 pub mod configurations;
 pub mod credentials;
 pub mod dashboard;
+pub mod export;
 pub mod logs;
 pub mod measurements;
 pub mod networks;
@@ -32,10 +33,13 @@ pub enum RouteFunction {
     Credentials,
     Measurements,
     Logs,
+    /// The exports, streamed through a function URL rather than API Gateway (see
+    /// [`export::EXPORT_ROUTES`]), so not in [`ROUTES`].
+    Export,
 }
 
 impl RouteFunction {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Status,
         Self::Users,
         Self::Networks,
@@ -44,6 +48,7 @@ impl RouteFunction {
         Self::Credentials,
         Self::Measurements,
         Self::Logs,
+        Self::Export,
     ];
 
     /// The function's name: its binary's, and its resource's in `infra/` in camel case.
@@ -57,6 +62,7 @@ impl RouteFunction {
             Self::Credentials => "credentials",
             Self::Measurements => "measurements",
             Self::Logs => "logs",
+            Self::Export => "export",
         }
     }
 
@@ -71,6 +77,7 @@ impl RouteFunction {
             Self::Credentials => credentials::router(),
             Self::Measurements => measurements::router(),
             Self::Logs => logs::router(),
+            Self::Export => export::router(),
         }
     }
 }

@@ -16,6 +16,7 @@ mod errors;
 mod infra;
 mod payloads;
 mod retain_logs;
+mod retain_measurements;
 mod routes;
 mod status;
 mod topics;

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use lambda_http::tower::ServiceExt;
+use sensorium_functions::routes::export::EXPORT_ROUTES;
 use sensorium_functions::routes::{self, ROUTES, RouteFunction};
 
 use crate::helpers::offline_state;
@@ -28,12 +29,14 @@ fn the_openapi_document_declares_exactly_the_route_table() {
     }
     let served: BTreeSet<(String, String)> = ROUTES
         .iter()
-        .map(|(method, path, _)| (method.to_string(), path.to_string()))
+        .map(|(method, path, _)| (*method, *path))
+        .chain(EXPORT_ROUTES.iter().copied())
+        .map(|(method, path)| (method.to_string(), path.to_string()))
         .collect();
     assert_eq!(declared, served);
     assert_eq!(
         served.len(),
-        ROUTES.len(),
+        ROUTES.len() + EXPORT_ROUTES.len(),
         "the route table repeats a route"
     );
 }

@@ -1,13 +1,12 @@
-//! Measurements and their per-bucket counts.
+//! Measurements and their per-bucket counts (aggregates: `queries::aggregates`).
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::{PgExecutor, PgPool};
 
 use crate::domain::{Attribute, Identifier, Revision, Timestamp};
-use crate::limits::{AGGREGATION_WINDOW_DAYS, PAGE_SIZE};
+use crate::limits::PAGE_SIZE;
 use crate::pages::{Direction, PageRequest};
 use crate::queries::{Duplicates, insert_skipping_stored};
 
@@ -25,9 +24,11 @@ pub struct NewMeasurement {
 }
 
 impl NewMeasurement {
-    /// SHA-256 of revision and value, which with sensor and timestamp identifies a
-    /// measurement: a redelivered copy has the same, a different value another.
-    pub fn fingerprint(&self) -> Vec<u8> {
+    /// The first 8 bytes of the SHA-256 of revision and value (big-endian), which with
+    /// sensor and timestamp identifies a measurement: a redelivered copy has the same, a
+    /// different value another (but once in 2^64). The migration to this key took the
+    /// same bytes of the fingerprints stored before.
+    pub fn fingerprint(&self) -> i64 {
         let mut hasher = Sha256::new();
         hash_revision(&mut hasher, self.revision);
         for (attribute, number) in &self.value {
@@ -37,7 +38,8 @@ impl NewMeasurement {
             let number = if *number == 0.0 { 0.0 } else { *number };
             hasher.update(number.to_bits().to_le_bytes());
         }
-        hasher.finalize().to_vec()
+        let digest = hasher.finalize();
+        i64::from_be_bytes(digest[..8].try_into().expect("SHA-256 has 32 bytes"))
     }
 }
 
@@ -101,7 +103,7 @@ pub async fn insert_measurements(
                     receipt_timestamp, position
                 )
                 SELECT * FROM UNNEST(
-                    $1::uuid[], $2::timestamptz[], $3::bytea[], $4::integer[],
+                    $1::uuid[], $2::timestamptz[], $3::bigint[], $4::integer[],
                     $5::text[]::json[], $6::timestamptz[], $7::integer[]
                 )
                 "# $(+ $clause)?,
@@ -221,68 +223,6 @@ struct PageRow {
 
 fn write_json(json: &mut Vec<u8>, value: &impl serde::Serialize) {
     serde_json::to_writer(json, value).expect("numbers and null serialize into a Vec");
-}
-
-/// The average of one attribute over one hour.
-#[derive(Debug, serde::Serialize)]
-pub struct HourlyAverage {
-    pub bucket_timestamp: Timestamp,
-    pub average: f64,
-}
-
-struct HourlyAverageRow {
-    attribute: String,
-    bucket_timestamp: DateTime<Utc>,
-    /// The exact average as numeric text; see `read_measurement_aggregates`.
-    average: String,
-}
-
-/// Per attribute, the hourly averages of the sensor's measurements of the aggregation
-/// window, sorted by time.
-///
-/// No stored value may make this fail (the contract). `avg` over float8 fails with an
-/// overflow where the squares it keeps (for the variance) or the sum pass 1.8e308, as
-/// for 1e200 and -1e200 in one hour, so the values are averaged as numeric, exact and
-/// about as fast. The average comes back as text, parsed here: converting it to float8
-/// in PostgreSQL fails where it lies below the smallest subnormal, which Rust rounds to 0.
-pub async fn read_measurement_aggregates(
-    executor: impl PgExecutor<'_>,
-    sensor_identifier: Identifier,
-) -> Result<BTreeMap<String, Vec<HourlyAverage>>, sqlx::Error> {
-    let rows = sqlx::query_as!(
-        HourlyAverageRow,
-        r#"
-        SELECT
-            data_point.key AS "attribute!",
-            to_timestamp(floor(extract(epoch FROM measurement.creation_timestamp) / 3600) * 3600)
-                AS "bucket_timestamp!",
-            avg(data_point.value::numeric)::text AS "average!"
-        FROM measurement, json_each_text(measurement.value) AS data_point
-        WHERE measurement.sensor_identifier = $1
-            AND measurement.creation_timestamp > now() - make_interval(days => $2)
-        GROUP BY 1, 2
-        ORDER BY 1, 2
-        "#,
-        sensor_identifier.as_uuid(),
-        AGGREGATION_WINDOW_DAYS as i32,
-    )
-    .fetch_all(executor)
-    .await?;
-    let mut aggregates: BTreeMap<String, Vec<HourlyAverage>> = BTreeMap::new();
-    for row in rows {
-        let average = row
-            .average
-            .parse()
-            .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
-        aggregates
-            .entry(row.attribute)
-            .or_default()
-            .push(HourlyAverage {
-                bucket_timestamp: Timestamp::from_datetime(row.bucket_timestamp),
-                average,
-            });
-    }
-    Ok(aggregates)
 }
 
 #[cfg(test)]

@@ -7,12 +7,15 @@ use std::future::Future;
 
 use crate::error::is_unique_violation;
 
+pub mod aggregates;
 pub mod configurations;
+pub mod export;
 pub mod ingest;
 pub mod logs;
 pub mod measurements;
 pub mod networks;
 pub mod outbox;
+pub mod partitions;
 pub mod sensors;
 pub mod sessions;
 pub mod users;

@@ -162,10 +162,10 @@ async fn copy_rate(pool: &PgPool, rows: &[NewMeasurement]) -> anyhow::Result<f64
     for row in rows {
         let value = serde_json::to_string(&row.value)?;
         text.push_str(&format!(
-            "{}\t{}\t\\\\x{}\t\\N\t{}\t{}\t{}\n",
+            "{}\t{}\t{}\t\\N\t{}\t{}\t{}\n",
             row.sensor_identifier,
             row.timestamp.as_datetime().to_rfc3339(),
-            hex(&row.fingerprint()),
+            row.fingerprint(),
             value,
             row.receipt_timestamp.as_datetime().to_rfc3339(),
             row.position
@@ -183,10 +183,6 @@ async fn copy_rate(pool: &PgPool, rows: &[NewMeasurement]) -> anyhow::Result<f64
     let rate = rows.len() as f64 / start.elapsed().as_secs_f64();
     sqlx::raw_sql("DROP TABLE bench_copy").execute(pool).await?;
     Ok(rate)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 async fn stored(pool: &PgPool) -> anyhow::Result<i64> {

@@ -10,7 +10,9 @@ mod routes {
     mod auth_matrix;
     mod configurations;
     mod credentials;
+    mod export;
     mod logs;
+    mod measurement_ranges;
     mod measurements;
     mod networks;
     mod sensors;

@@ -184,10 +184,12 @@ async fn aggregated_measurements_are_hourly_averages_per_attribute_over_28_days(
     assert_eq!(
         body,
         json!({
-            "humidity": [{"bucket_timestamp": hour, "average": 0.375}],
+            "humidity": [
+                {"bucket_timestamp": hour, "average": 0.375, "minimum": 0.25, "maximum": 0.5, "count": 2},
+            ],
             "temperature": [
-                {"bucket_timestamp": hour, "average": 15.0},
-                {"bucket_timestamp": hour + 3600.0, "average": 30.0},
+                {"bucket_timestamp": hour, "average": 15.0, "minimum": 10.0, "maximum": 20.0, "count": 2},
+                {"bucket_timestamp": hour + 3600.0, "average": 30.0, "minimum": 30.0, "maximum": 30.0, "count": 1},
             ],
         })
     );
@@ -222,14 +224,14 @@ async fn extreme_values_are_aggregated_without_overflow(pool: PgPool) {
         body,
         json!({
             "a": [
-                {"bucket_timestamp": hour, "average": 0.0},
-                {"bucket_timestamp": hour + 3600.0, "average": -f64::MAX},
+                {"bucket_timestamp": hour, "average": 0.0, "minimum": -1e200, "maximum": 1e200, "count": 2},
+                {"bucket_timestamp": hour + 3600.0, "average": -f64::MAX, "minimum": -f64::MAX, "maximum": -f64::MAX, "count": 2},
             ],
             "b": [
-                {"bucket_timestamp": hour, "average": f64::MAX},
-                {"bucket_timestamp": hour + 3600.0, "average": 0.0},
+                {"bucket_timestamp": hour, "average": f64::MAX, "minimum": f64::MAX, "maximum": f64::MAX, "count": 3},
+                {"bucket_timestamp": hour + 3600.0, "average": 0.0, "minimum": -f64::MAX, "maximum": f64::MAX, "count": 2},
             ],
-            "c": [{"bucket_timestamp": hour, "average": 0.0}],
+            "c": [{"bucket_timestamp": hour, "average": 0.0, "minimum": 0.0, "maximum": smallest, "count": 3}],
         })
     );
 }

@@ -1,0 +1,84 @@
+//! Every measurement or log message of a sensor in a time range, ascending, as a stream
+//! of rows read as PostgreSQL sends them: memory stays constant whatever the count.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::stream::BoxStream;
+use sqlx::PgConnection;
+
+use crate::domain::{Identifier, Revision, Timestamp};
+use crate::limits::TIMESTAMP_LIMIT;
+use crate::queries::logs::LogMessage;
+
+/// A time range of an export, `from <= creation_timestamp < to`; unbounded where unset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExportRange {
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+}
+
+impl ExportRange {
+    /// The bounds of the scan; unset, those of the contract's timestamps.
+    fn bounds(&self) -> (DateTime<Utc>, DateTime<Utc>) {
+        let end = DateTime::UNIX_EPOCH + TimeDelta::seconds(TIMESTAMP_LIMIT as i64);
+        (
+            self.from
+                .map_or(DateTime::UNIX_EPOCH, |from| from.as_datetime()),
+            self.to.map_or(end, |to| to.as_datetime()),
+        )
+    }
+}
+
+/// A stored measurement with its value as the json text stored (checked on ingest).
+#[derive(Debug)]
+pub struct ExportedMeasurement {
+    pub value: String,
+    pub revision: Option<Revision>,
+    pub creation_timestamp: Timestamp,
+}
+
+/// The sensor's measurements in `range` by creation time (and fingerprint, so that the
+/// order is the same on every read), as the pages order them.
+pub fn stream_measurements(
+    connection: &mut PgConnection,
+    sensor_identifier: Identifier,
+    range: ExportRange,
+) -> BoxStream<'_, Result<ExportedMeasurement, sqlx::Error>> {
+    let (from, to) = range.bounds();
+    sqlx::query_as!(
+        ExportedMeasurement,
+        r#"
+        SELECT value::text AS "value!", revision AS "revision: _",
+            creation_timestamp AS "creation_timestamp: _"
+        FROM measurement
+        WHERE sensor_identifier = $1 AND creation_timestamp >= $2 AND creation_timestamp < $3
+        ORDER BY creation_timestamp, fingerprint
+        "#,
+        sensor_identifier.as_uuid(),
+        from,
+        to,
+    )
+    .fetch(connection)
+}
+
+/// The sensor's log messages in `range` by creation time, as the pages order them.
+pub fn stream_log_messages(
+    connection: &mut PgConnection,
+    sensor_identifier: Identifier,
+    range: ExportRange,
+) -> BoxStream<'_, Result<LogMessage, sqlx::Error>> {
+    let (from, to) = range.bounds();
+    sqlx::query_as!(
+        LogMessage,
+        r#"
+        SELECT severity AS "severity: _", subject, details, revision AS "revision: _",
+            creation_timestamp AS "creation_timestamp: _"
+        FROM log
+        WHERE sensor_identifier = $1 AND creation_timestamp >= $2 AND creation_timestamp < $3
+        ORDER BY creation_timestamp, fingerprint
+        "#,
+        sensor_identifier.as_uuid(),
+        from,
+        to,
+    )
+    .fetch(connection)
+}
