@@ -167,7 +167,7 @@ export function sensorScreen({ screen, query }, network, sensor) {
       link.click();
       link.remove();
       setTimeout(() => URL.revokeObjectURL(link.href), 10000);
-    }, { 404: "The server has no export of this (it may not offer exports yet)." }));
+    }, { 404: "The sensor was not found: it may have been deleted." }));
     return button;
   });
 
