@@ -33,7 +33,7 @@ pub async fn run(
     credentials: &dyn CredentialsProvider,
     broker: &url::Url,
 ) -> anyhow::Result<()> {
-    let users: i64 = sqlx::query_scalar(r#"SELECT count(*) FROM "user""#)
+    let users = sqlx::query_scalar!(r#"SELECT count(*) AS "users!" FROM "user""#)
         .fetch_one(pool)
         .await?;
     if users > 0 {
@@ -194,4 +194,23 @@ fn example_log_messages(
             })
         })
         .collect()
+}
+
+/// A network named `network_name` with `count` sensors named `sensor-0` and on, for the
+/// benchmarks and the fault-injection suite, stored through the functions' queries.
+pub async fn create_network_of_sensors(
+    pool: &PgPool,
+    network_name: &str,
+    count: usize,
+) -> anyhow::Result<Vec<Identifier>> {
+    let network = Identifier::new();
+    networks::create_network(pool, network, &NetworkName::parse(network_name)?).await?;
+    let mut sensor_identifiers = Vec::with_capacity(count);
+    for index in 0..count {
+        let sensor = Identifier::new();
+        let name = SensorName::parse(format!("sensor-{index}"))?;
+        sensors::create_sensor(pool, sensor, network, &name).await?;
+        sensor_identifiers.push(sensor);
+    }
+    Ok(sensor_identifiers)
 }

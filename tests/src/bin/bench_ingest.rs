@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, SubscribeFilter};
 use sensorium_harness::mqtt::open_bridge_session;
+use sensorium_harness::seed;
 use sensorium_shared::domain::{Attribute, Identifier, Timestamp};
 use sensorium_shared::queries::measurements::NewMeasurement;
 use sensorium_shared::{database, settings};
@@ -291,24 +292,7 @@ async fn main() -> anyhow::Result<()> {
     sqlx::raw_sql("TRUNCATE network, measurement, measurement_bucket CASCADE")
         .execute(&pool)
         .await?;
-    let network = Identifier::new();
-    sqlx::query("INSERT INTO network (identifier, name) VALUES ($1, 'bench')")
-        .bind(network)
-        .execute(&pool)
-        .await?;
-    let mut sensors = Vec::with_capacity(SENSORS);
-    for index in 0..SENSORS {
-        let sensor = Identifier::new();
-        sqlx::query(
-            "INSERT INTO sensor (identifier, name, network_identifier) VALUES ($1, $2, $3)",
-        )
-        .bind(sensor)
-        .bind(format!("sensor-{index}"))
-        .bind(network)
-        .execute(&pool)
-        .await?;
-        sensors.push(sensor);
-    }
+    let sensors = seed::create_network_of_sensors(&pool, "bench", SENSORS).await?;
     // Every run stores rows of its own: timestamps never repeat across workloads.
     let rows_per_run = SINGLE_MESSAGES + BATCHED_MESSAGES * MEASUREMENTS_PER_MESSAGE;
     let single: Vec<Workload> = (0..RUNS)

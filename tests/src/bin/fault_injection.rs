@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
 use sensorium_harness::mqtt::open_bridge_session;
+use sensorium_harness::seed;
 use sensorium_shared::domain::Identifier;
 use sensorium_shared::queries::configurations::create_configuration;
 use sensorium_shared::{database, settings};
@@ -187,28 +188,10 @@ impl Driver {
         }
     }
 
-    /// A network of `count` new sensors, made in SQL.
+    /// A network of `count` new sensors.
     async fn create_sensors(&self, count: usize) -> anyhow::Result<Vec<Identifier>> {
-        let network = Identifier::new();
-        sqlx::query("INSERT INTO network (identifier, name) VALUES ($1, $2)")
-            .bind(network)
-            .bind(format!("fault-injection-{network}"))
-            .execute(&self.pool)
-            .await?;
-        let mut sensors = Vec::with_capacity(count);
-        for index in 0..count {
-            let sensor = Identifier::new();
-            sqlx::query(
-                "INSERT INTO sensor (identifier, name, network_identifier) VALUES ($1, $2, $3)",
-            )
-            .bind(sensor)
-            .bind(format!("sensor-{index}"))
-            .bind(network)
-            .execute(&self.pool)
-            .await?;
-            sensors.push(sensor);
-        }
-        Ok(sensors)
+        let name = format!("fault-injection-{}", Identifier::new());
+        seed::create_network_of_sensors(&self.pool, &name, count).await
     }
 }
 
