@@ -68,6 +68,22 @@ pub fn client_options(url: &url::Url, client_id: &str) -> anyhow::Result<rumqttc
     Ok(options)
 }
 
+/// Options of a client that publishes or reads many messages at once (the benchmarks,
+/// the fault-injection suite): a thousand QoS 1 messages in flight, and a keep-alive
+/// long enough for a loaded machine.
+pub fn bulk_client_options(
+    url: &url::Url,
+    client_id: &str,
+    clean_session: bool,
+) -> anyhow::Result<rumqttc::MqttOptions> {
+    let mut options = client_options(url, client_id)?;
+    options
+        .set_clean_session(clean_session)
+        .set_inflight(1000)
+        .set_keep_alive(std::time::Duration::from_secs(30));
+    Ok(options)
+}
+
 /// Opens the persistent session of the bridge `client_id` on the broker at `url` with
 /// the bridge's subscriptions, and leaves: as a bridge that ran before leaves them, so
 /// the broker queues the sensors' messages for it from the first one on. For the

@@ -196,13 +196,8 @@ impl Driver {
 }
 
 fn client_options(url: &url::Url, client_id: &str, clean_session: bool) -> MqttOptions {
-    let mut options =
-        sensorium_harness::mqtt::client_options(url, client_id).expect("MQTT_URL names a broker");
-    options
-        .set_clean_session(clean_session)
-        .set_inflight(1000)
-        .set_keep_alive(Duration::from_secs(30));
-    options
+    sensorium_harness::mqtt::bulk_client_options(url, client_id, clean_session)
+        .expect("MQTT_URL names a broker")
 }
 
 fn seconds(duration: Duration) -> f64 {
