@@ -78,19 +78,7 @@ where
     F: FnOnce(AppState) -> Fut,
     Fut: Future<Output = Result<AppState, lambda_http::Error>>,
 {
-    let pool = start(Role::Route).await?;
-    let token_lifetime = init(settings::token_lifetime()).await?;
-    // In the cloud the publisher function sweeps the outbox on its schedule, and when
-    // a message on its queue asks for a sweep.
-    let outbox: Arc<dyn OutboxTrigger> = match settings::publish_queue_url() {
-        Some(url) => Arc::new(SqsOutboxTrigger::new(
-            SqsQueue::client_from_env().await,
-            url,
-        )),
-        None => Arc::new(ScheduledOnly),
-    };
-    let state =
-        AppState::new(pool, Deployment::from_env(), outbox).with_token_lifetime(token_lifetime);
+    let state = route_state().await?;
     let state = init(complete(state).await).await?;
     lambda_http::run(routes::function_router(function, state)).await
 }
@@ -98,12 +86,25 @@ where
 /// Runs the route function `function` behind a function URL with response streaming:
 /// its answers reach the client as they are written, beyond API Gateway's 6 MB.
 pub async fn serve_routes_streamed(function: RouteFunction) -> Result<(), lambda_http::Error> {
+    let state = route_state().await?;
+    lambda_http::run_with_streaming_response(routes::function_router(function, state)).await
+}
+
+/// What every route function starts with: the pool, the token lifetime, and the outbox
+/// trigger. In the cloud the publisher function sweeps the outbox on its schedule, and
+/// when a message on its queue (`PUBLISH_QUEUE_URL`, set where configurations are
+/// created) asks for a sweep.
+async fn route_state() -> Result<AppState, lambda_http::Error> {
     let pool = start(Role::Route).await?;
     let token_lifetime = init(settings::token_lifetime()).await?;
-    // Exports create no configuration: the outbox is never woken.
-    let state = AppState::new(pool, Deployment::from_env(), Arc::new(ScheduledOnly))
-        .with_token_lifetime(token_lifetime);
-    lambda_http::run_with_streaming_response(routes::function_router(function, state)).await
+    let outbox: Arc<dyn OutboxTrigger> = match settings::publish_queue_url() {
+        Some(url) => Arc::new(SqsOutboxTrigger::new(
+            SqsQueue::client_from_env().await,
+            url,
+        )),
+        None => Arc::new(ScheduledOnly),
+    };
+    Ok(AppState::new(pool, Deployment::from_env(), outbox).with_token_lifetime(token_lifetime))
 }
 
 /// Runs the `$default` route's function: the contract's JSON 404 and 405 for what
