@@ -13,7 +13,8 @@ pub const MAXIMUM_INTERVAL_SECONDS: i64 = 30 * 24 * 60 * 60;
 pub const DEFAULT_INTERVAL_SECONDS: i64 = 60 * 60;
 /// Most buckets one attribute of an aggregation may span.
 pub const MAXIMUM_BUCKET_COUNT: i64 = 10_000;
-const HOUR_MICROSECONDS: i64 = 3_600_000_000;
+const HOUR_SECONDS: i64 = 60 * 60;
+const DAY_SECONDS: i64 = 24 * HOUR_SECONDS;
 
 /// A valid aggregation range: `from < to`, an interval in bounds, at most
 /// [`MAXIMUM_BUCKET_COUNT`] buckets.
@@ -85,23 +86,60 @@ impl AggregationRange {
         self.interval_seconds
     }
 
-    /// Whether every bucket is made of whole hours, so the hourly rollup can answer.
+    /// Whether every bucket is made of whole hours, so the rollups can answer.
     pub fn is_hourly(&self) -> bool {
-        self.interval_seconds % 3600 == 0
+        self.interval_seconds % HOUR_SECONDS == 0
     }
 
-    /// The whole hours inside the range, `[start, end)`; empty (start = end = `to`)
-    /// when it holds none. The rest of the range lies in partial hours at its edges.
-    pub fn whole_hours(&self) -> (DateTime<Utc>, DateTime<Utc>) {
-        let from = self.from.timestamp_micros();
-        let to = self.to.timestamp_micros();
-        let start = -(-from).div_euclid(HOUR_MICROSECONDS) * HOUR_MICROSECONDS;
-        let end = to.div_euclid(HOUR_MICROSECONDS) * HOUR_MICROSECONDS;
-        if start < end {
-            (micros(start), micros(end))
+    /// How the range splits between the rollups (see [`RollupSpans`]): the whole hours
+    /// inside it, and, when every bucket is made of whole days, the whole days inside
+    /// those.
+    pub fn rollup_spans(&self) -> RollupSpans {
+        let hours = whole_units(self.from, self.to, HOUR_SECONDS);
+        let days = if self.interval_seconds % DAY_SECONDS == 0 {
+            whole_units(hours.0, hours.1, DAY_SECONDS)
         } else {
-            (self.to, self.to)
+            (hours.1, hours.1)
+        };
+        RollupSpans {
+            hours,
+            days,
+            day_rows_are_buckets: self.interval_seconds == DAY_SECONDS,
+            hour_rows_are_buckets: self.interval_seconds == HOUR_SECONDS,
         }
+    }
+}
+
+/// The parts of an aggregation range that each source answers, nested as
+/// `from <= hours.0 <= days.0 <= days.1 <= hours.1 <= to`: the daily rollup answers
+/// `days`, the hourly rollup the rest of `hours`, and the rows the partial hours at the
+/// range's edges. An empty span has equal ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollupSpans {
+    pub hours: (DateTime<Utc>, DateTime<Utc>),
+    pub days: (DateTime<Utc>, DateTime<Utc>),
+    /// Buckets of one day: each daily rollup row of `days` is a bucket of its own, and
+    /// the hours and rows at the edges make up the partial days at the range's ends.
+    pub day_rows_are_buckets: bool,
+    /// Buckets of one hour: each hourly rollup row is a bucket of its own (`days` is
+    /// empty), and the rows at the edges make up the partial hours.
+    pub hour_rows_are_buckets: bool,
+}
+
+/// The whole units of `unit_seconds` (aligned to the epoch) inside `[from, to)`; empty,
+/// at `to`, when it holds none.
+fn whole_units(
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    unit_seconds: i64,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let unit = unit_seconds * 1_000_000;
+    let start = -(-from.timestamp_micros()).div_euclid(unit) * unit;
+    let end = to.timestamp_micros().div_euclid(unit) * unit;
+    if start < end {
+        (micros(start), micros(end))
+    } else {
+        (to, to)
     }
 }
 
@@ -164,15 +202,73 @@ mod tests {
         let now = at(2_000_000_000.0);
         let range =
             AggregationRange::parse(Some(at(1800.0)), Some(at(3.5 * 3600.0)), None, now).unwrap();
+        let spans = range.rollup_spans();
         assert_eq!(
-            range.whole_hours(),
+            spans.hours,
             (at(3600.0).as_datetime(), at(3.0 * 3600.0).as_datetime())
         );
+        // Hourly buckets take nothing from the daily rollup.
+        assert_eq!(spans.days, (spans.hours.1, spans.hours.1));
+        assert!(spans.hour_rows_are_buckets && !spans.day_rows_are_buckets);
         let inside =
             AggregationRange::parse(Some(at(1800.0)), Some(at(3000.0)), None, now).unwrap();
+        let spans = inside.rollup_spans();
         assert_eq!(
-            inside.whole_hours(),
+            spans.hours,
             (at(3000.0).as_datetime(), at(3000.0).as_datetime())
         );
+        assert_eq!(spans.days, spans.hours);
+    }
+
+    #[test]
+    fn whole_days_nest_inside_the_whole_hours() {
+        let now = at(2_000_000_000.0);
+        let day = 86_400.0;
+        // From half past midnight of day 1 to a quarter past 2 on day 4, in days.
+        let range = AggregationRange::parse(
+            Some(at(day + 1800.0)),
+            Some(at(4.0 * day + 2.25 * 3600.0)),
+            Some(86_400),
+            now,
+        )
+        .unwrap();
+        let spans = range.rollup_spans();
+        assert_eq!(
+            spans.hours,
+            (
+                at(day + 3600.0).as_datetime(),
+                at(4.0 * day + 2.0 * 3600.0).as_datetime()
+            )
+        );
+        assert_eq!(
+            spans.days,
+            (at(2.0 * day).as_datetime(), at(4.0 * day).as_datetime())
+        );
+        assert!(spans.day_rows_are_buckets && !spans.hour_rows_are_buckets);
+        // Less than a whole day inside: the hours answer it all.
+        let short = AggregationRange::parse(
+            Some(at(day + 1800.0)),
+            Some(at(1.5 * day)),
+            Some(86_400),
+            now,
+        )
+        .unwrap();
+        let spans = short.rollup_spans();
+        assert_eq!(spans.days, (spans.hours.1, spans.hours.1));
+        // Buckets of 2 days are whole days too; of 36 hours, not.
+        let two_days =
+            AggregationRange::parse(Some(at(0.0)), Some(at(4.0 * day)), Some(172_800), now)
+                .unwrap();
+        let spans = two_days.rollup_spans();
+        assert_eq!(
+            spans.days,
+            (at(0.0).as_datetime(), at(4.0 * day).as_datetime())
+        );
+        assert!(!spans.day_rows_are_buckets && !spans.hour_rows_are_buckets);
+        let hours_36 =
+            AggregationRange::parse(Some(at(0.0)), Some(at(4.0 * day)), Some(129_600), now)
+                .unwrap();
+        let spans = hours_36.rollup_spans();
+        assert_eq!(spans.days, (spans.hours.1, spans.hours.1));
     }
 }

@@ -41,6 +41,19 @@ impl PageRequest<Timestamp> {
             }
         }
     }
+
+    /// The far end of the range scan, exclusive: just outside the contract's range of
+    /// timestamps in the page's direction, so that the scan reaches every element.
+    pub fn timestamp_limit(&self) -> DateTime<Utc> {
+        let opposite = Self {
+            direction: match self.direction {
+                Direction::Next => Direction::Previous,
+                Direction::Previous => Direction::Next,
+            },
+            cursor: None,
+        };
+        opposite.timestamp_bound()
+    }
 }
 
 impl PageRequest<Revision> {

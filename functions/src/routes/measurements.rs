@@ -78,7 +78,7 @@ pub async fn read_measurements(
         cursor: query.creation_timestamp,
     };
     let page = measurements::read_measurement_page(
-        &mut *authorized.connection,
+        &mut authorized.connection,
         path.sensor_identifier,
         page,
     )

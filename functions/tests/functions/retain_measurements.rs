@@ -1,5 +1,6 @@
 //! The measurement retention job: creates the coming months' partitions, and drops whole
-//! months (with their rollups and 4-hour counts) only when a retention is set.
+//! months (with their hourly and daily rollups and 4-hour counts) only when a retention
+//! is set.
 
 use std::collections::BTreeMap;
 
@@ -35,17 +36,15 @@ async fn partitions(pool: &PgPool) -> Vec<String> {
     .unwrap()
 }
 
-/// The values of attribute `a` stored, and those of the hourly rollup, ascending.
-async fn stored_values(pool: &PgPool) -> (Vec<f64>, Vec<f64>) {
-    let rows = sqlx::query_scalar("SELECT (value->>'a')::float8 FROM measurement ORDER BY 1")
-        .fetch_all(pool)
-        .await
-        .unwrap();
-    let rollups = sqlx::query_scalar("SELECT minimum FROM measurement_hour ORDER BY 1")
-        .fetch_all(pool)
-        .await
-        .unwrap();
-    (rows, rollups)
+/// The values of attribute `a` stored, and those of the hourly and the daily rollup,
+/// ascending.
+async fn stored_values(pool: &PgPool) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let values = |query| async move { sqlx::query_scalar(query).fetch_all(pool).await.unwrap() };
+    (
+        values("SELECT (value->>'a')::float8 FROM measurement ORDER BY 1").await,
+        values("SELECT minimum FROM measurement_hour ORDER BY 1").await,
+        values("SELECT minimum FROM measurement_day ORDER BY 1").await,
+    )
 }
 
 fn partition_of(days_ago: i64) -> String {
@@ -104,7 +103,7 @@ async fn a_retention_drops_the_months_wholly_before_it_with_their_rollups(pool: 
     assert!(names.contains(&partition_of(45)), "{names:?}");
     assert_eq!(
         stored_values(&pool).await,
-        (vec![0.0, 45.0], vec![0.0, 45.0])
+        (vec![0.0, 45.0], vec![0.0, 45.0], vec![0.0, 45.0])
     );
     let counts: i64 =
         sqlx::query_scalar("SELECT sum(measurement_count)::bigint FROM measurement_bucket")

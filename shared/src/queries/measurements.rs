@@ -2,11 +2,12 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
-use sqlx::{PgExecutor, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 
 use crate::domain::{Attribute, Identifier, Revision, Timestamp};
-use crate::limits::PAGE_SIZE;
+use crate::limits::{BUCKET_SECONDS, PAGE_SIZE};
 use crate::pages::{Direction, PageRequest};
 use crate::queries::{Duplicates, insert_skipping_stored};
 
@@ -126,76 +127,46 @@ pub async fn insert_measurements(
     Ok(result.rows_affected())
 }
 
+/// How far from its bound a page reads first: a month, so that the scan touches one or
+/// two monthly partitions. A sensor that measures less than a page a month costs a
+/// second read, of every partition.
+const PAGE_WINDOW: TimeDelta = TimeDelta::days(31);
+
 /// A page of the sensor's measurements by creation time, ascending, as the JSON array
 /// of `{value, revision, creation_timestamp}` the REST API answers with. A page that
 /// ends inside a run of equal timestamps holds the whole run (see `pages`).
 ///
-/// This is the API's hottest read, so the rows are written straight into the answer:
-/// each value is copied as the json text PostgreSQL checked when it was stored,
-/// instead of being parsed and serialized again.
+/// This is the API's hottest read. A scan of every monthly partition cost PostgreSQL
+/// several times what a scan of one does, so the page is first read within
+/// [`PAGE_WINDOW`] of its bound, and only when that holds less than a page, from every
+/// partition: a window that holds a page holds the page the whole range would give.
+/// Without a cursor the window starts at the sensor's first (or last) 4-hour count
+/// instead of the bound; that is only a guess (any window gives the right page).
+///
+/// The rows are written straight into the answer: each value is copied as the json
+/// text PostgreSQL checked when it was stored, instead of being parsed and serialized
+/// again.
 pub async fn read_measurement_page(
-    executor: impl PgExecutor<'_>,
+    connection: &mut PgConnection,
     sensor_identifier: Identifier,
     page: PageRequest<Timestamp>,
 ) -> Result<String, sqlx::Error> {
-    let (sensor, bound) = (sensor_identifier.as_uuid(), page.timestamp_bound());
-    // Each value comes back as the json text PostgreSQL checked when it was stored.
-    let rows = match page.direction {
-        Direction::Next => {
-            sqlx::query_as!(
-                PageRow,
-                r#"
-                SELECT value::text AS "value!", revision AS "revision: _",
-                    creation_timestamp AS "creation_timestamp: _"
-                FROM measurement
-                WHERE sensor_identifier = $1 AND creation_timestamp > $2
-                    AND creation_timestamp <= coalesce(
-                        (
-                            SELECT creation_timestamp
-                            FROM measurement
-                            WHERE sensor_identifier = $1 AND creation_timestamp > $2
-                            ORDER BY creation_timestamp
-                            OFFSET $3::bigint - 1 LIMIT 1
-                        ),
-                        'infinity'
-                    )
-                ORDER BY creation_timestamp, fingerprint
-                "#,
-                sensor,
-                bound,
-                PAGE_SIZE,
-            )
-            .fetch_all(executor)
-            .await?
-        }
-        Direction::Previous => {
-            sqlx::query_as!(
-                PageRow,
-                r#"
-                SELECT value::text AS "value!", revision AS "revision: _",
-                    creation_timestamp AS "creation_timestamp: _"
-                FROM measurement
-                WHERE sensor_identifier = $1 AND creation_timestamp < $2
-                    AND creation_timestamp >= coalesce(
-                        (
-                            SELECT creation_timestamp
-                            FROM measurement
-                            WHERE sensor_identifier = $1 AND creation_timestamp < $2
-                            ORDER BY creation_timestamp DESC
-                            OFFSET $3::bigint - 1 LIMIT 1
-                        ),
-                        '-infinity'
-                    )
-                ORDER BY creation_timestamp, fingerprint
-                "#,
-                sensor,
-                bound,
-                PAGE_SIZE,
-            )
-            .fetch_all(executor)
-            .await?
-        }
+    let start = match page.cursor {
+        Some(cursor) => Some(cursor.as_datetime()),
+        None => first_bucket(&mut *connection, sensor_identifier, page.direction).await?,
     };
+    let mut rows = Vec::new();
+    if let Some(start) = start {
+        let window_end = match page.direction {
+            Direction::Next => start + PAGE_WINDOW,
+            Direction::Previous => start - PAGE_WINDOW,
+        };
+        rows = read_page_rows(&mut *connection, sensor_identifier, page, window_end).await?;
+    }
+    if (rows.len() as i64) < PAGE_SIZE {
+        let far_end = page.timestamp_limit();
+        rows = read_page_rows(&mut *connection, sensor_identifier, page, far_end).await?;
+    }
     let mut json = Vec::with_capacity(2 + rows.len() * 128);
     json.push(b'[');
     for (index, row) in rows.iter().enumerate() {
@@ -212,6 +183,109 @@ pub async fn read_measurement_page(
     }
     json.push(b']');
     String::from_utf8(json).map_err(|error| sqlx::Error::Decode(error.into()))
+}
+
+/// The start of the sensor's first 4-hour bucket (`next`) or the end of its last
+/// (`previous`), where a page without a cursor starts looking; none without counts.
+async fn first_bucket(
+    connection: &mut PgConnection,
+    sensor_identifier: Identifier,
+    direction: Direction,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    let sensor = sensor_identifier.as_uuid();
+    match direction {
+        Direction::Next => {
+            sqlx::query_scalar!(
+                "SELECT min(bucket_timestamp) FROM measurement_bucket WHERE sensor_identifier = $1",
+                sensor,
+            )
+            .fetch_one(connection)
+            .await
+        }
+        Direction::Previous => {
+            let last = sqlx::query_scalar!(
+                "SELECT max(bucket_timestamp) FROM measurement_bucket WHERE sensor_identifier = $1",
+                sensor,
+            )
+            .fetch_one(connection)
+            .await?;
+            Ok(last.map(|last| last + TimeDelta::seconds(BUCKET_SECONDS)))
+        }
+    }
+}
+
+/// The rows of the page between its bound and `end` (excluded): the first
+/// [`PAGE_SIZE`] from the bound, and the rest of the run of the last one's timestamp.
+async fn read_page_rows(
+    connection: &mut PgConnection,
+    sensor_identifier: Identifier,
+    page: PageRequest<Timestamp>,
+    end: DateTime<Utc>,
+) -> Result<Vec<PageRow>, sqlx::Error> {
+    let (sensor, bound) = (sensor_identifier.as_uuid(), page.timestamp_bound());
+    // Each value comes back as the json text PostgreSQL checked when it was stored.
+    match page.direction {
+        Direction::Next => {
+            sqlx::query_as!(
+                PageRow,
+                r#"
+                SELECT value::text AS "value!", revision AS "revision: _",
+                    creation_timestamp AS "creation_timestamp: _"
+                FROM measurement
+                WHERE sensor_identifier = $1 AND creation_timestamp > $2
+                    AND creation_timestamp < $4
+                    AND creation_timestamp <= coalesce(
+                        (
+                            SELECT creation_timestamp
+                            FROM measurement
+                            WHERE sensor_identifier = $1 AND creation_timestamp > $2
+                                AND creation_timestamp < $4
+                            ORDER BY creation_timestamp
+                            OFFSET $3::bigint - 1 LIMIT 1
+                        ),
+                        'infinity'
+                    )
+                ORDER BY creation_timestamp, fingerprint
+                "#,
+                sensor,
+                bound,
+                PAGE_SIZE,
+                end,
+            )
+            .fetch_all(connection)
+            .await
+        }
+        Direction::Previous => {
+            sqlx::query_as!(
+                PageRow,
+                r#"
+                SELECT value::text AS "value!", revision AS "revision: _",
+                    creation_timestamp AS "creation_timestamp: _"
+                FROM measurement
+                WHERE sensor_identifier = $1 AND creation_timestamp < $2
+                    AND creation_timestamp > $4
+                    AND creation_timestamp >= coalesce(
+                        (
+                            SELECT creation_timestamp
+                            FROM measurement
+                            WHERE sensor_identifier = $1 AND creation_timestamp < $2
+                                AND creation_timestamp > $4
+                            ORDER BY creation_timestamp DESC
+                            OFFSET $3::bigint - 1 LIMIT 1
+                        ),
+                        '-infinity'
+                    )
+                ORDER BY creation_timestamp, fingerprint
+                "#,
+                sensor,
+                bound,
+                PAGE_SIZE,
+                end,
+            )
+            .fetch_all(connection)
+            .await
+        }
+    }
 }
 
 /// One measurement of a page, its value as stored JSON text.

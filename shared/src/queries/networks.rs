@@ -85,6 +85,11 @@ struct SensorActivityRow {
 
 /// Every sensor of the network by name, with the buckets of the aggregation window
 /// that hold measurements (from the counts kept on ingest, not the measurements).
+///
+/// Each sensor's counts come from one range scan of the counts' index, which holds them
+/// (an index-only scan), in the index's order, which the arrays keep: PostgreSQL 15
+/// would sort them again for an `ORDER BY` inside `array_agg`, a third of the query's
+/// time. The order is checked here all the same.
 pub async fn read_network_activity(
     executor: impl PgExecutor<'_>,
     network_identifier: Identifier,
@@ -95,23 +100,23 @@ pub async fn read_network_activity(
         SELECT
             sensor.identifier AS "sensor_identifier: _",
             sensor.name AS "sensor_name: _",
-            coalesce(
-                array_agg(bucket.bucket_timestamp ORDER BY bucket.bucket_timestamp)
-                    FILTER (WHERE bucket.bucket_timestamp IS NOT NULL),
-                '{}'
-            ) AS "bucket_timestamps!",
-            coalesce(
-                array_agg(bucket.measurement_count ORDER BY bucket.bucket_timestamp)
-                    FILTER (WHERE bucket.bucket_timestamp IS NOT NULL),
-                '{}'
-            ) AS "measurement_counts!"
+            activity.bucket_timestamps AS "bucket_timestamps!",
+            activity.measurement_counts AS "measurement_counts!"
         FROM sensor
-        LEFT JOIN measurement_bucket AS bucket
-            ON bucket.sensor_identifier = sensor.identifier
-            -- The bucket that holds the window's start counts too.
-            AND bucket.bucket_timestamp > now() - make_interval(days => $2, secs => $3)
+        CROSS JOIN LATERAL (
+            SELECT
+                coalesce(array_agg(bucket.bucket_timestamp), '{}') AS bucket_timestamps,
+                coalesce(array_agg(bucket.measurement_count), '{}') AS measurement_counts
+            FROM (
+                SELECT bucket_timestamp, measurement_count
+                FROM measurement_bucket
+                WHERE sensor_identifier = sensor.identifier
+                    -- The bucket that holds the window's start counts too.
+                    AND bucket_timestamp > now() - make_interval(days => $2, secs => $3)
+                ORDER BY bucket_timestamp
+            ) AS bucket
+        ) AS activity
         WHERE sensor.network_identifier = $1
-        GROUP BY sensor.identifier, sensor.name
         ORDER BY sensor.name
         "#,
         network_identifier.as_uuid(),
@@ -120,17 +125,28 @@ pub async fn read_network_activity(
     )
     .fetch_all(executor)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| SensorActivity {
+    Ok(rows.into_iter().map(SensorActivity::from).collect())
+}
+
+impl From<SensorActivityRow> for SensorActivity {
+    fn from(row: SensorActivityRow) -> Self {
+        let mut buckets: Vec<_> = row
+            .bucket_timestamps
+            .into_iter()
+            .zip(row.measurement_counts)
+            .collect();
+        if !buckets.is_sorted_by_key(|(timestamp, _)| *timestamp) {
+            buckets.sort_unstable_by_key(|(timestamp, _)| *timestamp);
+        }
+        let (bucket_timestamps, measurement_counts) = buckets
+            .into_iter()
+            .map(|(timestamp, count)| (Timestamp::from_datetime(timestamp), count))
+            .unzip();
+        Self {
             sensor_identifier: row.sensor_identifier,
             sensor_name: row.sensor_name,
-            bucket_timestamps: row
-                .bucket_timestamps
-                .into_iter()
-                .map(Timestamp::from_datetime)
-                .collect(),
-            measurement_counts: row.measurement_counts,
-        })
-        .collect())
+            bucket_timestamps,
+            measurement_counts,
+        }
+    }
 }

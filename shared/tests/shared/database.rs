@@ -1,4 +1,4 @@
-//! The pools: statement timeouts by role, and connections the server closed while
+//! The pools: statement timeouts by role, their planner settings, and connections the server closed while
 //! they sat idle replaced before a query meets them.
 
 use std::time::Duration;
@@ -19,6 +19,31 @@ async fn each_role_has_its_statement_timeout(pool: PgPool) {
         assert_eq!(
             timeout,
             role.statement_timeout().as_millis().to_string(),
+            "{role:?}"
+        );
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn every_pool_plans_once_and_never_compiles_queries(pool: PgPool) {
+    for role in [Role::Route, Role::Topic, Role::Publisher, Role::Maintenance] {
+        let ours = database::connect_as((*pool.connect_options()).clone(), 1, role);
+        let settings: Vec<(String, String)> = sqlx::query_as(
+            "SELECT name, setting FROM pg_settings WHERE name IN ('jit', 'plan_cache_mode')
+             ORDER BY name",
+        )
+        .fetch_all(&ours)
+        .await
+        .unwrap();
+        assert_eq!(
+            settings,
+            [
+                ("jit".to_owned(), "off".to_owned()),
+                (
+                    "plan_cache_mode".to_owned(),
+                    "force_generic_plan".to_owned()
+                )
+            ],
             "{role:?}"
         );
     }

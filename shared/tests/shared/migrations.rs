@@ -30,6 +30,7 @@ async fn applying_the_migrations_twice_is_a_no_op(pool: PgPool) {
             "log",
             "measurement",
             "measurement_bucket",
+            "measurement_day",
             "measurement_hour",
             "network",
             "permission",
@@ -102,21 +103,24 @@ async fn deleting_a_network_removes_its_sensors_and_their_data(pool: PgPool) {
          UNION ALL SELECT count(*) FROM configuration WHERE sensor_identifier = $1
          UNION ALL SELECT count(*) FROM measurement WHERE sensor_identifier = $1
          UNION ALL SELECT count(*) FROM log WHERE sensor_identifier = $1
-         UNION ALL SELECT count(*) FROM measurement_bucket WHERE sensor_identifier = $1",
+         UNION ALL SELECT count(*) FROM measurement_bucket WHERE sensor_identifier = $1
+         UNION ALL SELECT count(*) FROM measurement_hour WHERE sensor_identifier = $1
+         UNION ALL SELECT count(*) FROM measurement_day WHERE sensor_identifier = $1",
     )
     .bind(sensor)
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(remaining, [0, 0, 0, 0, 0]);
+    assert_eq!(remaining, [0, 0, 0, 0, 0, 0, 0]);
     let kept: i64 = sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM measurement) + (SELECT count(*) FROM log)
-            + (SELECT count(*) FROM measurement_bucket)",
+            + (SELECT count(*) FROM measurement_bucket) + (SELECT count(*) FROM measurement_hour)
+            + (SELECT count(*) FROM measurement_day)",
     )
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!(kept, 3, "the other sensor's data stays");
+    assert_eq!(kept, 5, "the other sensor's data stays");
 }
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]

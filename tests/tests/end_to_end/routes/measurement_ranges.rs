@@ -1,6 +1,6 @@
 //! `GET .../measurements?aggregate=true&from=&to=&interval=`: statistics per attribute
-//! over buckets aligned to the epoch, from the hourly rollup and from the rows, and a
-//! message delivered twice over MQTT counting once in each of them.
+//! over buckets aligned to the epoch, from the daily and hourly rollups and from the
+//! rows, and a message delivered twice over MQTT counting once in each of them.
 
 use std::time::Duration;
 
@@ -130,6 +130,37 @@ async fn hourly_buckets_come_from_the_rollup_and_the_rows_of_partial_hours(pool:
 }
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn daily_buckets_come_from_both_rollups_and_the_rows_of_partial_hours(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let scene = Scene::create(&app).await;
+    store_edges(&app, &scene).await;
+    // HOUR is 23:00 of its day; the range runs from 22:30 that day to 00:30 two days
+    // later: 22:30 to 23:00 from the rows, the last hour of the first day from the
+    // hourly rollup, the second day from the daily rollup, 00:00 to 00:30 from the rows.
+    let day = HOUR - 23.0 * 3600.0;
+    let body = aggregates(
+        &app,
+        &scene,
+        &format!(
+            "from={}&to={}&interval=86400",
+            HOUR - 1800.0,
+            day + 2.0 * 86_400.0 + 1800.0
+        ),
+    )
+    .await;
+    assert_eq!(
+        body,
+        json!({
+            "humidity": [bucket(day, &[1.0])],
+            "temperature": [
+                bucket(day, &[5.0, 10.0, 20.0, 30.0, 40.0]),
+                bucket(day + 86_400.0, &[50.0]),
+            ],
+        })
+    );
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn a_range_without_measurements_has_no_buckets(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let scene = Scene::create(&app).await;
@@ -233,5 +264,18 @@ async fn a_message_delivered_twice_counts_once_in_every_statistic(pool: PgPool) 
             bucket(HOUR + 3600.0, &[7.0])
         ]),
         "2-hour buckets from the rows of partial hours"
+    );
+    // HOUR is 23:00, so the third value falls on the next day.
+    let day = HOUR - 23.0 * 3600.0;
+    let days = aggregates(
+        &app,
+        &scene,
+        &format!("from={day}&to={}&interval=86400", day + 3.0 * 86_400.0),
+    )
+    .await;
+    assert_eq!(
+        days["temperature"],
+        json!([bucket(day, &[10.0, 30.0]), bucket(day + 86_400.0, &[7.0])]),
+        "daily, from the daily rollup"
     );
 }

@@ -106,6 +106,61 @@ async fn read_all_pages(
 }
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn pages_reach_past_a_month_and_need_no_counts_to_start(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let scene = Scene::create(&app).await;
+    // 70 measurements 20 days apart, then 70 a second apart: the first page's month
+    // holds two, and the dense run's month a whole page.
+    let sparse = (0..70).map(|index| BASE + index as f64 * 20.0 * 86_400.0);
+    let dense_start = BASE + 70.0 * 20.0 * 86_400.0;
+    let dense = (0..70).map(|index| dense_start + index as f64);
+    let expected: Vec<f64> = sparse.chain(dense).collect();
+    let value = [("temperature", 1.0)];
+    let measurements: Vec<(f64, &[(&str, f64)])> = expected
+        .iter()
+        .map(|timestamp| (*timestamp, value.as_slice()))
+        .collect();
+    store_measurements(&app, &scene.sensor, &measurements).await;
+
+    let key: IndexOf = |element| element["creation_timestamp"].to_string();
+    let as_keys = |stamps: &[f64]| -> Vec<String> {
+        stamps
+            .iter()
+            .map(|stamp| json!(stamp).to_string())
+            .collect()
+    };
+    let forwards = read_all_pages(&app, &scene, "/measurements", "next", key).await;
+    assert_eq!(forwards.concat(), as_keys(&expected));
+    assert_eq!(forwards[0].len(), 64);
+    let mut backwards = read_all_pages(&app, &scene, "/measurements", "previous", key).await;
+    backwards.reverse();
+    assert_eq!(backwards.concat(), as_keys(&expected));
+
+    // The 4-hour counts only say where a page without a cursor starts looking: wrong
+    // or missing, the page is the same.
+    sqlx::query("DELETE FROM measurement_bucket")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let first = scene.get_ok(&app, "/measurements").await;
+    assert_eq!(creation_timestamps(&first), expected[..64]);
+    sqlx::query(
+        "INSERT INTO measurement_bucket (sensor_identifier, bucket_timestamp, measurement_count)
+         VALUES ($1::uuid, to_timestamp($2), 1), ($1::uuid, to_timestamp($3), 1)",
+    )
+    .bind(&scene.sensor)
+    .bind(dense_start + 14_400.0)
+    .bind(BASE - 1e8)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let first = scene.get_ok(&app, "/measurements").await;
+    assert_eq!(creation_timestamps(&first), expected[..64]);
+    let last = scene.get_ok(&app, "/measurements?direction=previous").await;
+    assert_eq!(creation_timestamps(&last), expected[expected.len() - 64..]);
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn pages_ending_in_a_run_of_equal_timestamps_hold_the_whole_run(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let scene = Scene::create(&app).await;
