@@ -102,6 +102,18 @@ CREATE TRIGGER measurement_sensor_exists_then_summarized AFTER INSERT ON measure
     REFERENCING NEW TABLE AS inserted
     FOR EACH STATEMENT EXECUTE FUNCTION summarize_inserted_measurements();
 
+-- Fills the (empty) daily rollup from the hourly one.
+CREATE FUNCTION roll_up_days_from_hours() RETURNS void LANGUAGE sql AS $$
+    INSERT INTO measurement_day (sensor_identifier, bucket_timestamp, attribute, minimum,
+        maximum, count, sum)
+    SELECT
+        sensor_identifier,
+        date_bin('1 day', bucket_timestamp, timestamptz '1970-01-01 00:00:00+00'),
+        attribute, min(minimum), max(maximum), sum(count), sum(sum)
+    FROM measurement_hour
+    GROUP BY 1, 2, 3;
+$$;
+
 -- Rebuilds the 4-hour counts and both rollups from the rows, as the trigger keeps them:
 -- for bulk loads that disable the trigger (the scale benchmark). A partition at a time
 -- (months hold whole hours, days and 4-hour buckets), so each sort stays the size of a
@@ -133,25 +145,11 @@ BEGIN
             'FROM %s AS measurement, json_each_text(measurement.value) AS data_point '
             'GROUP BY 1, 2, 3', partition);
     END LOOP;
-    INSERT INTO measurement_day (sensor_identifier, bucket_timestamp, attribute, minimum,
-        maximum, count, sum)
-    SELECT
-        sensor_identifier,
-        date_bin('1 day', bucket_timestamp, timestamptz '1970-01-01 00:00:00+00'),
-        attribute, min(minimum), max(maximum), sum(count), sum(sum)
-    FROM measurement_hour
-    GROUP BY 1, 2, 3;
+    PERFORM roll_up_days_from_hours();
 END
 $$;
 
-INSERT INTO measurement_day (sensor_identifier, bucket_timestamp, attribute, minimum,
-    maximum, count, sum)
-SELECT
-    sensor_identifier,
-    date_bin('1 day', bucket_timestamp, timestamptz '1970-01-01 00:00:00+00'),
-    attribute, min(minimum), max(maximum), sum(count), sum(sum)
-FROM measurement_hour
-GROUP BY 1, 2, 3;
+SELECT roll_up_days_from_hours();
 
 -- Retention drops the daily rollups before the cutoff's day too.
 CREATE OR REPLACE FUNCTION drop_measurement_partitions(cutoff timestamptz) RETURNS integer

@@ -225,3 +225,63 @@ async fn the_outbox_migration_keeps_only_each_sensors_newest_unpublished_configu
             .unwrap();
     assert_eq!(outbox, [(waiting.as_uuid(), 2)]);
 }
+
+/// Every row of the 4-hour counts and both rollups, as text, in order.
+async fn summaries(pool: &PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT 'bucket ' || measurement_bucket::text FROM measurement_bucket
+         UNION ALL SELECT 'hour ' || measurement_hour::text FROM measurement_hour
+         UNION ALL SELECT 'day ' || measurement_day::text FROM measurement_day
+         ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn rebuilding_the_summaries_gives_what_the_trigger_kept(pool: PgPool) {
+    let (_, sensor) = create_network_and_sensor(&pool).await;
+    sqlx::query("SELECT create_measurement_partitions('2026-01-01+00', '2026-02-01+00')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // Three statements, so that the trigger adds to rows it made before: values in two
+    // months (two partitions), in shared and separate hours, days and 4-hour buckets.
+    for rows in [
+        [
+            ("2026-01-31 23:10+00", r#"{"a": 1.5, "b": -2}"#),
+            ("2026-01-31 23:50+00", r#"{"a": 3}"#),
+        ],
+        [
+            ("2026-01-31 23:59+00", r#"{"a": 1e300}"#),
+            ("2026-02-01 00:00+00", r#"{"b": 7}"#),
+        ],
+        [
+            ("2026-02-01 03:59+00", r#"{"a": -0.25}"#),
+            ("2026-02-02 12:00+00", r#"{"a": 1e300}"#),
+        ],
+    ] {
+        let (moments, values): (Vec<&str>, Vec<&str>) = rows.into_iter().unzip();
+        sqlx::query(
+            "INSERT INTO measurement (sensor_identifier, creation_timestamp, fingerprint, value,
+                 receipt_timestamp, position)
+             SELECT $1, moment::timestamptz, ordinality, value::json, now(), 0
+             FROM UNNEST($2::text[], $3::text[]) WITH ORDINALITY AS row (moment, value)",
+        )
+        .bind(sensor)
+        .bind(&moments)
+        .bind(&values)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let kept = summaries(&pool).await;
+    // 3 4-hour buckets, and 5 hours and 5 days of a and b.
+    assert_eq!(kept.len(), 3 + 5 + 5, "{kept:#?}");
+    sqlx::query("SELECT rebuild_measurement_summaries()")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(summaries(&pool).await, kept);
+}
