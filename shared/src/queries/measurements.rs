@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 
 use crate::domain::{Attribute, Identifier, Revision, Timestamp};
 use crate::limits::{BUCKET_SECONDS, PAGE_SIZE};
-use crate::pages::{Direction, PageRequest};
+use crate::pages::{Direction, PageRequest, ascending};
 use crate::queries::{Duplicates, insert_skipping_stored};
 
 /// One measurement as received, validated, ready to store.
@@ -214,8 +214,13 @@ async fn first_bucket(
     }
 }
 
-/// The rows of the page between its bound and `end` (excluded): the first
+/// The rows of the page between its bound and `end` (excluded), ascending: the first
 /// [`PAGE_SIZE`] from the bound, and the rest of the run of the last one's timestamp.
+///
+/// One range scan reads a row more than a page: only when that row continues the run
+/// of the page's last timestamp does a second scan read the rest of the run. (One
+/// statement that first finds the page's last timestamp and then reads up to it scans
+/// the page twice, which cost PostgreSQL a third more.)
 async fn read_page_rows(
     connection: &mut PgConnection,
     sensor_identifier: Identifier,
@@ -224,33 +229,82 @@ async fn read_page_rows(
 ) -> Result<Vec<PageRow>, sqlx::Error> {
     let (sensor, bound) = (sensor_identifier.as_uuid(), page.timestamp_bound());
     // Each value comes back as the json text PostgreSQL checked when it was stored.
-    match page.direction {
+    let mut rows = match page.direction {
         Direction::Next => {
             sqlx::query_as!(
                 PageRow,
                 r#"
                 SELECT value::text AS "value!", revision AS "revision: _",
-                    creation_timestamp AS "creation_timestamp: _"
+                    creation_timestamp AS "creation_timestamp: _", fingerprint
                 FROM measurement
                 WHERE sensor_identifier = $1 AND creation_timestamp > $2
                     AND creation_timestamp < $4
-                    AND creation_timestamp <= coalesce(
-                        (
-                            SELECT creation_timestamp
-                            FROM measurement
-                            WHERE sensor_identifier = $1 AND creation_timestamp > $2
-                                AND creation_timestamp < $4
-                            ORDER BY creation_timestamp
-                            OFFSET $3::bigint - 1 LIMIT 1
-                        ),
-                        'infinity'
-                    )
                 ORDER BY creation_timestamp, fingerprint
+                LIMIT $3::bigint + 1
                 "#,
                 sensor,
                 bound,
                 PAGE_SIZE,
                 end,
+            )
+            .fetch_all(&mut *connection)
+            .await?
+        }
+        Direction::Previous => {
+            sqlx::query_as!(
+                PageRow,
+                r#"
+                SELECT value::text AS "value!", revision AS "revision: _",
+                    creation_timestamp AS "creation_timestamp: _", fingerprint
+                FROM measurement
+                WHERE sensor_identifier = $1 AND creation_timestamp < $2
+                    AND creation_timestamp > $4
+                ORDER BY creation_timestamp DESC, fingerprint DESC
+                LIMIT $3::bigint + 1
+                "#,
+                sensor,
+                bound,
+                PAGE_SIZE,
+                end,
+            )
+            .fetch_all(&mut *connection)
+            .await?
+        }
+    };
+    if rows.len() as i64 > PAGE_SIZE {
+        let beyond = rows.pop().expect("more rows than a page");
+        let last = rows.last().expect("a page holds rows");
+        if beyond.creation_timestamp == last.creation_timestamp {
+            let rest =
+                read_rest_of_run(connection, sensor_identifier, page.direction, last).await?;
+            rows.extend(rest);
+        }
+    }
+    Ok(ascending(page.direction, rows))
+}
+
+/// The measurements that follow `last` in the page's direction with its timestamp.
+async fn read_rest_of_run(
+    connection: &mut PgConnection,
+    sensor_identifier: Identifier,
+    direction: Direction,
+    last: &PageRow,
+) -> Result<Vec<PageRow>, sqlx::Error> {
+    let (sensor, timestamp) = (sensor_identifier.as_uuid(), last.creation_timestamp);
+    match direction {
+        Direction::Next => {
+            sqlx::query_as!(
+                PageRow,
+                r#"
+                SELECT value::text AS "value!", revision AS "revision: _",
+                    creation_timestamp AS "creation_timestamp: _", fingerprint
+                FROM measurement
+                WHERE sensor_identifier = $1 AND creation_timestamp = $2 AND fingerprint > $3
+                ORDER BY fingerprint
+                "#,
+                sensor,
+                timestamp.as_datetime(),
+                last.fingerprint,
             )
             .fetch_all(connection)
             .await
@@ -260,27 +314,14 @@ async fn read_page_rows(
                 PageRow,
                 r#"
                 SELECT value::text AS "value!", revision AS "revision: _",
-                    creation_timestamp AS "creation_timestamp: _"
+                    creation_timestamp AS "creation_timestamp: _", fingerprint
                 FROM measurement
-                WHERE sensor_identifier = $1 AND creation_timestamp < $2
-                    AND creation_timestamp > $4
-                    AND creation_timestamp >= coalesce(
-                        (
-                            SELECT creation_timestamp
-                            FROM measurement
-                            WHERE sensor_identifier = $1 AND creation_timestamp < $2
-                                AND creation_timestamp > $4
-                            ORDER BY creation_timestamp DESC
-                            OFFSET $3::bigint - 1 LIMIT 1
-                        ),
-                        '-infinity'
-                    )
-                ORDER BY creation_timestamp, fingerprint
+                WHERE sensor_identifier = $1 AND creation_timestamp = $2 AND fingerprint < $3
+                ORDER BY fingerprint DESC
                 "#,
                 sensor,
-                bound,
-                PAGE_SIZE,
-                end,
+                timestamp.as_datetime(),
+                last.fingerprint,
             )
             .fetch_all(connection)
             .await
@@ -293,6 +334,8 @@ struct PageRow {
     value: String,
     revision: Option<Revision>,
     creation_timestamp: Timestamp,
+    /// Orders measurements of one timestamp.
+    fingerprint: i64,
 }
 
 fn write_json(json: &mut Vec<u8>, value: &impl serde::Serialize) {
