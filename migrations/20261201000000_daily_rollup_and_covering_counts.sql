@@ -13,6 +13,7 @@
 --   upserted as measurements arrive, so a sensor's counts lie on as many heap pages as
 --   it has buckets: 168,000 page visits for 1,000 sensors. With the count in the key's
 --   index (INCLUDE), the overview reads a few index pages per sensor instead.
+-- * Measurement retention drops whole months of rows and of summaries alike.
 -- * rebuild_measurement_summaries works a partition at a time: in one statement, 50
 --   million rows spilled their sort to tens of gigabytes of temporary files.
 
@@ -151,10 +152,15 @@ $$;
 
 SELECT roll_up_days_from_hours();
 
--- Retention drops the daily rollups before the cutoff's day too.
+-- Retention drops whole months only, the default partition's rows and every summary
+-- included: before, it deleted the counts and rollups up to the cutoff while the rows of
+-- the cutoff's month stayed (until the next month's run), so aggregates of those days
+-- lost values that pages still showed. Months start at midnight UTC, so they hold whole
+-- hours, days and 4-hour buckets.
 CREATE OR REPLACE FUNCTION drop_measurement_partitions(cutoff timestamptz) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
+    kept_from timestamptz := date_trunc('month', cutoff AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
     partition_name text;
     dropped integer := 0;
 BEGIN
@@ -165,16 +171,16 @@ BEGIN
         WHERE pg_inherits.inhparent = 'measurement'::regclass
             AND child.relname ~ '^measurement_[0-9]{4}_[0-9]{2}$'
             AND (to_date(substring(child.relname FROM 13), 'YYYY_MM') + interval '1 month')
-                AT TIME ZONE 'UTC' <= cutoff
+                AT TIME ZONE 'UTC' <= kept_from
         ORDER BY child.relname
     LOOP
         EXECUTE format('DROP TABLE %I', partition_name);
         dropped := dropped + 1;
     END LOOP;
-    DELETE FROM measurement_default WHERE creation_timestamp < cutoff;
-    DELETE FROM measurement_day WHERE bucket_timestamp < date_bin('1 day', cutoff, timestamptz '1970-01-01 00:00:00+00');
-    DELETE FROM measurement_hour WHERE bucket_timestamp < date_bin('1 hour', cutoff, timestamptz '1970-01-01 00:00:00+00');
-    DELETE FROM measurement_bucket WHERE bucket_timestamp < date_bin('4 hours', cutoff, timestamptz '1970-01-01 00:00:00+00');
+    DELETE FROM measurement_default WHERE creation_timestamp < kept_from;
+    DELETE FROM measurement_day WHERE bucket_timestamp < kept_from;
+    DELETE FROM measurement_hour WHERE bucket_timestamp < kept_from;
+    DELETE FROM measurement_bucket WHERE bucket_timestamp < kept_from;
     RETURN dropped;
 END
 $$;

@@ -83,6 +83,19 @@ async fn a_retention_drops_the_months_wholly_before_it_with_their_rollups(pool: 
         .map(|days| measurement(sensor, *days))
         .collect();
     create_measurements(&pool, &rows).await.unwrap();
+    // A row of the cutoff's month, before the cutoff: its month stays, and so must its
+    // counts and rollups.
+    let cutoff_month_start = (Utc::now() - TimeDelta::days(100))
+        .date_naive()
+        .with_day(1)
+        .unwrap()
+        .and_hms_opt(0, 30, 0)
+        .unwrap()
+        .and_utc();
+    let mut early = measurement(sensor, 0);
+    early.timestamp = Timestamp::from_datetime(cutoff_month_start);
+    early.value = BTreeMap::from([(Attribute::parse("a").unwrap(), 100.0)]);
+    create_measurements(&pool, &[early]).await.unwrap();
     // A stray row in the default partition: a clock years behind.
     let mut stray = measurement(sensor, 0);
     stray.timestamp = Timestamp::parse(86_400.0).unwrap();
@@ -101,14 +114,15 @@ async fn a_retention_drops_the_months_wholly_before_it_with_their_rollups(pool: 
         "the month of the cutoff stays: {names:?}"
     );
     assert!(names.contains(&partition_of(45)), "{names:?}");
+    let kept = vec![0.0, 45.0, 100.0];
     assert_eq!(
         stored_values(&pool).await,
-        (vec![0.0, 45.0], vec![0.0, 45.0], vec![0.0, 45.0])
+        (kept.clone(), kept.clone(), kept)
     );
     let counts: i64 =
         sqlx::query_scalar("SELECT sum(measurement_count)::bigint FROM measurement_bucket")
             .fetch_one(&pool)
             .await
             .unwrap();
-    assert_eq!(counts, 2);
+    assert_eq!(counts, 3);
 }

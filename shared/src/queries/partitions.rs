@@ -20,9 +20,9 @@ pub async fn create_measurement_partitions(
     .await
 }
 
-/// Drops the partitions whose months lie wholly before `cutoff`, and the few rows of
-/// the default partition, the hourly rollups and the 4-hour counts before it; returns
-/// how many partitions it dropped.
+/// Drops the months that lie wholly before `cutoff`: their partitions, the few rows of
+/// the default partition in them, and their 4-hour counts and hourly and daily rollups;
+/// returns how many partitions it dropped.
 pub async fn drop_measurement_partitions(
     executor: impl PgExecutor<'_>,
     cutoff: DateTime<Utc>,
