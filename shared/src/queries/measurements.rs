@@ -192,26 +192,19 @@ async fn first_bucket(
     sensor_identifier: Identifier,
     direction: Direction,
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    let sensor = sensor_identifier.as_uuid();
-    match direction {
-        Direction::Next => {
-            sqlx::query_scalar!(
-                "SELECT min(bucket_timestamp) FROM measurement_bucket WHERE sensor_identifier = $1",
-                sensor,
-            )
-            .fetch_one(connection)
-            .await
-        }
-        Direction::Previous => {
-            let last = sqlx::query_scalar!(
-                "SELECT max(bucket_timestamp) FROM measurement_bucket WHERE sensor_identifier = $1",
-                sensor,
-            )
-            .fetch_one(connection)
-            .await?;
-            Ok(last.map(|last| last + TimeDelta::seconds(BUCKET_SECONDS)))
-        }
-    }
+    let buckets = sqlx::query!(
+        "SELECT min(bucket_timestamp) AS first, max(bucket_timestamp) AS last
+         FROM measurement_bucket WHERE sensor_identifier = $1",
+        sensor_identifier.as_uuid(),
+    )
+    .fetch_one(connection)
+    .await?;
+    Ok(match direction {
+        Direction::Next => buckets.first,
+        Direction::Previous => buckets
+            .last
+            .map(|last| last + TimeDelta::seconds(BUCKET_SECONDS)),
+    })
 }
 
 /// The rows of the page between its bound and `end` (excluded), ascending: the first
@@ -283,50 +276,39 @@ async fn read_page_rows(
     Ok(ascending(page.direction, rows))
 }
 
-/// The measurements that follow `last` in the page's direction with its timestamp.
+/// The measurements that follow `last` in the page's direction with its timestamp, in
+/// that direction.
 async fn read_rest_of_run(
     connection: &mut PgConnection,
     sensor_identifier: Identifier,
     direction: Direction,
     last: &PageRow,
 ) -> Result<Vec<PageRow>, sqlx::Error> {
-    let (sensor, timestamp) = (sensor_identifier.as_uuid(), last.creation_timestamp);
-    match direction {
-        Direction::Next => {
-            sqlx::query_as!(
-                PageRow,
-                r#"
-                SELECT value::text AS "value!", revision AS "revision: _",
-                    creation_timestamp AS "creation_timestamp: _", fingerprint
-                FROM measurement
-                WHERE sensor_identifier = $1 AND creation_timestamp = $2 AND fingerprint > $3
-                ORDER BY fingerprint
-                "#,
-                sensor,
-                timestamp.as_datetime(),
-                last.fingerprint,
-            )
-            .fetch_all(connection)
-            .await
-        }
-        Direction::Previous => {
-            sqlx::query_as!(
-                PageRow,
-                r#"
-                SELECT value::text AS "value!", revision AS "revision: _",
-                    creation_timestamp AS "creation_timestamp: _", fingerprint
-                FROM measurement
-                WHERE sensor_identifier = $1 AND creation_timestamp = $2 AND fingerprint < $3
-                ORDER BY fingerprint DESC
-                "#,
-                sensor,
-                timestamp.as_datetime(),
-                last.fingerprint,
-            )
-            .fetch_all(connection)
-            .await
-        }
-    }
+    let run = sqlx::query_as!(
+        PageRow,
+        r#"
+        SELECT value::text AS "value!", revision AS "revision: _",
+            creation_timestamp AS "creation_timestamp: _", fingerprint
+        FROM measurement
+        WHERE sensor_identifier = $1 AND creation_timestamp = $2
+        ORDER BY fingerprint
+        "#,
+        sensor_identifier.as_uuid(),
+        last.creation_timestamp.as_datetime(),
+    )
+    .fetch_all(connection)
+    .await?;
+    Ok(match direction {
+        Direction::Next => run
+            .into_iter()
+            .filter(|row| row.fingerprint > last.fingerprint)
+            .collect(),
+        Direction::Previous => run
+            .into_iter()
+            .rev()
+            .filter(|row| row.fingerprint < last.fingerprint)
+            .collect(),
+    })
 }
 
 /// One measurement of a page, its value as stored JSON text.
