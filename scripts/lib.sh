@@ -4,7 +4,7 @@
 # The private services listen on free loopback ports and keep their files in their own
 # directories: the machine's own PostgreSQL (5432) and Mosquitto (1883) are never used.
 #
-#   start_private_postgres             throwaway server for tests (fsync off), deleted on stop
+#   start_private_postgres [OPTIONS]   throwaway server for tests (fsync off), deleted on stop
 #   start_persistent_postgres DIR PORT server whose data stays in DIR (develop), PORT if free
 #   stop_private_postgres
 #   pause_private_postgres / resume_private_postgres  stop it, keeping its data; start it
@@ -291,8 +291,9 @@ start_postgres_server() {
 
 # A throwaway server for tests: everything lives in one temporary directory, deleted on
 # stop. Durability is traded for speed (fsync off): a crash loses nothing we need.
+# $1: more server options (`-c name=value ...`), such as a benchmark's memory settings.
 start_private_postgres() {
-    local run
+    local run extra_options=${1:-}
     on_exit stop_private_postgres
     check_postgres_user
     PG_BIN_DIR=$(postgres_bin_dir) || fail "PostgreSQL is not installed; run ./scripts/setup"
@@ -301,7 +302,7 @@ start_private_postgres() {
     PRIVATE_POSTGRES_RUN=$run
     initialize_postgres_data "$run/data" --no-sync
     start_postgres_server "$run/data" "$run" "$run/postgres.log" "" \
-        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off $extra_options"
 }
 
 # A server whose data persists in $1 (created on first use), on port $2 when it is free.

@@ -10,6 +10,7 @@ pub mod database;
 pub mod domain;
 pub mod error;
 pub mod limits;
+pub mod numeric;
 pub mod pages;
 pub mod passwords;
 pub mod publisher;

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use sensorium_shared::domain::{Identifier, NetworkName};
-use sensorium_shared::queries::networks::{self, Network, SensorActivity};
+use sensorium_shared::queries::networks::{self, Network};
 use serde::{Deserialize, Serialize};
 use sqlx::Connection;
 
@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::extract::{
     Authorization, JsonBody, NetworkPath, NoQuery, PathParameters, QueryParameters,
 };
+use crate::routes::JsonText;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -74,9 +75,9 @@ pub async fn read_network(
     PathParameters(path): PathParameters<NetworkPath>,
     QueryParameters(NoQuery {}): QueryParameters<NoQuery>,
     authorization: Authorization,
-) -> Result<Json<Vec<SensorActivity>>, Error> {
+) -> Result<JsonText, Error> {
     let mut authorized = authorize_network(&state, &authorization, path.network_identifier).await?;
-    Ok(Json(
+    Ok(JsonText(
         networks::read_network_activity(&mut *authorized.connection, path.network_identifier)
             .await?,
     ))

@@ -11,6 +11,7 @@ use sqlx::PgExecutor;
 
 use crate::aggregation::AggregationRange;
 use crate::domain::{Identifier, Timestamp};
+use crate::numeric::ExactSum;
 
 /// The statistics of one attribute over one bucket.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -25,8 +26,8 @@ pub struct Bucket {
 struct BucketRow {
     attribute: String,
     bucket_timestamp: DateTime<Utc>,
-    /// The exact average as numeric text: see [`read_measurement_aggregates`].
-    average: String,
+    /// The exact sum of the bucket's values: see [`read_measurement_aggregates`].
+    sum: ExactSum,
     minimum: f64,
     maximum: f64,
     count: i64,
@@ -35,9 +36,10 @@ struct BucketRow {
 /// Per attribute, the buckets of `range` that hold any value, sorted by time.
 ///
 /// No stored value may make this fail (the contract). Sums are numeric, exact: float8 would
-/// overflow past 1.8e308 (1e308 twice in a bucket). The average comes back as text,
-/// parsed here: converting it to float8 in PostgreSQL fails where it lies below the
-/// smallest subnormal, which Rust rounds to 0.
+/// overflow past 1.8e308 (1e308 twice in a bucket). Each bucket's sum comes back as it
+/// is and is divided here ([`ExactSum`]): dividing in PostgreSQL cost it about as much
+/// as the rest of the query, and its conversion to float8 fails where the average lies
+/// below the smallest subnormal, which is 0 here.
 pub async fn read_measurement_aggregates(
     executor: impl PgExecutor<'_>,
     sensor_identifier: Identifier,
@@ -83,19 +85,19 @@ pub async fn read_measurement_aggregates(
                 attribute AS "attribute!",
                 date_bin(make_interval(secs => $4), moment, timestamptz '1970-01-01 00:00:00+00')
                     AS "bucket_timestamp!",
-                (sum(sum) / sum(count))::text AS "average!",
+                sum(sum) AS "sum!: ExactSum",
                 min(minimum) AS "minimum!",
                 max(maximum) AS "maximum!",
                 sum(count)::bigint AS "count!"
             FROM part
             GROUP BY 1, 2
             UNION ALL
-            SELECT attribute, bucket_timestamp, (sum / count)::text, minimum, maximum, count
+            SELECT attribute, bucket_timestamp, sum, minimum, maximum, count
             FROM measurement_day
             WHERE $9 AND sensor_identifier = $1
                 AND bucket_timestamp >= $5 AND bucket_timestamp < $6
             UNION ALL
-            SELECT attribute, bucket_timestamp, (sum / count)::text, minimum, maximum, count
+            SELECT attribute, bucket_timestamp, sum, minimum, maximum, count
             FROM measurement_hour
             WHERE $10 AND sensor_identifier = $1
                 AND bucket_timestamp >= $7 AND bucket_timestamp < $8
@@ -122,7 +124,7 @@ pub async fn read_measurement_aggregates(
                 data_point.key AS "attribute!",
                 date_bin(make_interval(secs => $4), measurement.creation_timestamp,
                     timestamptz '1970-01-01 00:00:00+00') AS "bucket_timestamp!",
-                avg(data_point.value::numeric)::text AS "average!",
+                sum(data_point.value::numeric) AS "sum!: ExactSum",
                 min(data_point.value::double precision) AS "minimum!",
                 max(data_point.value::double precision) AS "maximum!",
                 count(*) AS "count!"
@@ -143,10 +145,7 @@ pub async fn read_measurement_aggregates(
     // In no order from PostgreSQL (sorting by text there cost more than here).
     let mut aggregates: BTreeMap<String, Vec<Bucket>> = BTreeMap::new();
     for row in rows {
-        let average = row
-            .average
-            .parse()
-            .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+        let average = row.sum.average(row.count).map_err(sqlx::Error::Decode)?;
         aggregates.entry(row.attribute).or_default().push(Bucket {
             bucket_timestamp: Timestamp::from_datetime(row.bucket_timestamp),
             average,

@@ -285,3 +285,44 @@ async fn rebuilding_the_summaries_gives_what_the_trigger_kept(pool: PgPool) {
         .unwrap();
     assert_eq!(summaries(&pool).await, kept);
 }
+
+/// The reads of the daily rollup (aggregates of whole days) and of the 4-hour counts
+/// (the network overview) find all they need in the tables' keys, so PostgreSQL can
+/// answer them from the index alone instead of a heap page a row.
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn rollup_reads_can_be_answered_from_the_keys_alone(pool: PgPool) {
+    let mut connection = pool.acquire().await.unwrap();
+    // On tables this small the planner would rather read the heap.
+    sqlx::raw_sql("SET enable_seqscan = off; SET enable_bitmapscan = off")
+        .execute(&mut *connection)
+        .await
+        .unwrap();
+    for (table, query) in [
+        (
+            "measurement_day",
+            "EXPLAIN (FORMAT JSON)
+             SELECT attribute, bucket_timestamp, sum, minimum, maximum, count
+             FROM measurement_day
+             WHERE sensor_identifier = gen_random_uuid()
+                 AND bucket_timestamp >= now() - interval '1 year' AND bucket_timestamp < now()",
+        ),
+        (
+            "measurement_bucket",
+            "EXPLAIN (FORMAT JSON)
+             SELECT bucket_timestamp, measurement_count FROM measurement_bucket
+             WHERE sensor_identifier = gen_random_uuid()
+                 AND bucket_timestamp > now() - interval '28 days'",
+        ),
+    ] {
+        let plan: serde_json::Value = sqlx::query_scalar(query)
+            .fetch_one(&mut *connection)
+            .await
+            .unwrap();
+        let scan = &plan[0]["Plan"];
+        assert_eq!(
+            (scan["Node Type"].as_str(), scan["Relation Name"].as_str()),
+            (Some("Index Only Scan"), Some(table)),
+            "{plan:#}"
+        );
+    }
+}
