@@ -5,6 +5,7 @@
 //! `sensorium-functions`.
 
 pub mod aggregation;
+pub mod arrays;
 pub mod credentials;
 pub mod database;
 pub mod domain;

@@ -6,6 +6,7 @@
 //! in PostgreSQL's binary form and is divided in Rust.
 
 use sqlx::error::BoxDynError;
+use sqlx::postgres::types::Oid;
 use sqlx::postgres::{PgTypeInfo, PgValueFormat, PgValueRef};
 use sqlx::{Decode, Postgres, Type};
 
@@ -79,20 +80,28 @@ impl ExactSum {
     }
 }
 
+/// `numeric`'s type.
+const NUMERIC: Oid = Oid(1700);
+
 impl Type<Postgres> for ExactSum {
     fn type_info() -> PgTypeInfo {
-        PgTypeInfo::with_name("numeric")
+        PgTypeInfo::with_oid(NUMERIC)
     }
 }
 
 impl<'r> Decode<'r, Postgres> for ExactSum {
-    /// The binary form (`numeric_send`): the counts of digits, weight, sign and display
-    /// scale as 16-bit integers, then the digits.
     fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
         if value.format() != PgValueFormat::Binary {
             return Err("a numeric sum in text form".into());
         }
-        let bytes = value.as_bytes()?;
+        Self::from_binary(value.as_bytes()?)
+    }
+}
+
+impl ExactSum {
+    /// A `numeric` in PostgreSQL's binary form (`numeric_send`): the count of digits,
+    /// weight, sign and display scale as 16-bit integers, then the digits.
+    pub fn from_binary(bytes: &[u8]) -> Result<Self, BoxDynError> {
         let word = |index: usize| -> Result<u16, BoxDynError> {
             let pair = bytes
                 .get(2 * index..2 * index + 2)

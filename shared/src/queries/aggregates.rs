@@ -6,12 +6,13 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use sqlx::PgExecutor;
+use sqlx::error::BoxDynError;
 
 use crate::aggregation::AggregationRange;
+use crate::arrays::{Floats, Integers, Moments, Sums};
 use crate::domain::{Identifier, Timestamp};
-use crate::numeric::ExactSum;
 
 /// The statistics of one attribute over one bucket.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -23,23 +24,28 @@ pub struct Bucket {
     pub count: i64,
 }
 
-struct BucketRow {
+/// One attribute's buckets as PostgreSQL gives them: parallel arrays, in no order.
+struct AttributeRow {
     attribute: String,
-    bucket_timestamp: DateTime<Utc>,
-    /// The exact sum of the bucket's values: see [`read_measurement_aggregates`].
-    sum: ExactSum,
-    minimum: f64,
-    maximum: f64,
-    count: i64,
+    bucket_timestamps: Moments,
+    /// The exact sum of each bucket's values: see [`read_measurement_aggregates`].
+    sums: Sums,
+    minimums: Floats,
+    maximums: Floats,
+    counts: Integers,
 }
 
 /// Per attribute, the buckets of `range` that hold any value, sorted by time.
 ///
 /// No stored value may make this fail (the contract). Sums are numeric, exact: float8 would
 /// overflow past 1.8e308 (1e308 twice in a bucket). Each bucket's sum comes back as it
-/// is and is divided here ([`ExactSum`]): dividing in PostgreSQL cost it about as much
+/// is and is divided here ([`crate::numeric::ExactSum`]): dividing in PostgreSQL cost it about as much
 /// as the rest of the query, and its conversion to float8 fails where the average lies
 /// below the smallest subnormal, which is 0 here.
+///
+/// The buckets come as one row an attribute of arrays ([`crate::arrays`]), not a row a
+/// bucket: a year of hours is 8,760 buckets an attribute, and each row cost PostgreSQL
+/// and sqlx more than an element of an array does.
 pub async fn read_measurement_aggregates(
     executor: impl PgExecutor<'_>,
     sensor_identifier: Identifier,
@@ -57,7 +63,7 @@ pub async fn read_measurement_aggregates(
         let spans = range.rollup_spans();
         let ((hours_start, hours_end), (days_start, days_end)) = (spans.hours, spans.days);
         sqlx::query_as!(
-            BucketRow,
+            AttributeRow,
             r#"
             WITH part (attribute, moment, minimum, maximum, count, sum) AS (
                 SELECT attribute, bucket_timestamp, minimum, maximum, count, sum
@@ -83,24 +89,34 @@ pub async fn read_measurement_aggregates(
             )
             SELECT
                 attribute AS "attribute!",
-                date_bin(make_interval(secs => $4), moment, timestamptz '1970-01-01 00:00:00+00')
-                    AS "bucket_timestamp!",
-                sum(sum) AS "sum!: ExactSum",
-                min(minimum) AS "minimum!",
-                max(maximum) AS "maximum!",
-                sum(count)::bigint AS "count!"
-            FROM part
-            GROUP BY 1, 2
-            UNION ALL
-            SELECT attribute, bucket_timestamp, sum, minimum, maximum, count
-            FROM measurement_day
-            WHERE $9 AND sensor_identifier = $1
-                AND bucket_timestamp >= $5 AND bucket_timestamp < $6
-            UNION ALL
-            SELECT attribute, bucket_timestamp, sum, minimum, maximum, count
-            FROM measurement_hour
-            WHERE $10 AND sensor_identifier = $1
-                AND bucket_timestamp >= $7 AND bucket_timestamp < $8
+                array_agg(bucket_timestamp) AS "bucket_timestamps!: Moments",
+                array_agg(sum) AS "sums!: Sums",
+                array_agg(minimum) AS "minimums!: Floats",
+                array_agg(maximum) AS "maximums!: Floats",
+                array_agg(count) AS "counts!: Integers"
+            FROM (
+                SELECT
+                    attribute,
+                    date_bin(make_interval(secs => $4), moment,
+                        timestamptz '1970-01-01 00:00:00+00') AS bucket_timestamp,
+                    sum(sum) AS sum,
+                    min(minimum) AS minimum,
+                    max(maximum) AS maximum,
+                    sum(count)::bigint AS count
+                FROM part
+                GROUP BY 1, 2
+                UNION ALL
+                SELECT attribute, bucket_timestamp, sum, minimum, maximum, count
+                FROM measurement_day
+                WHERE $9 AND sensor_identifier = $1
+                    AND bucket_timestamp >= $5 AND bucket_timestamp < $6
+                UNION ALL
+                SELECT attribute, bucket_timestamp, sum, minimum, maximum, count
+                FROM measurement_hour
+                WHERE $10 AND sensor_identifier = $1
+                    AND bucket_timestamp >= $7 AND bucket_timestamp < $8
+            ) AS bucket
+            GROUP BY attribute
             "#,
             sensor,
             from,
@@ -118,21 +134,31 @@ pub async fn read_measurement_aggregates(
     } else {
         // Buckets finer than an hour, from the rows.
         sqlx::query_as!(
-            BucketRow,
+            AttributeRow,
             r#"
             SELECT
-                data_point.key AS "attribute!",
-                date_bin(make_interval(secs => $4), measurement.creation_timestamp,
-                    timestamptz '1970-01-01 00:00:00+00') AS "bucket_timestamp!",
-                sum(data_point.value::numeric) AS "sum!: ExactSum",
-                min(data_point.value::double precision) AS "minimum!",
-                max(data_point.value::double precision) AS "maximum!",
-                count(*) AS "count!"
-            FROM measurement, json_each_text(measurement.value) AS data_point
-            WHERE measurement.sensor_identifier = $1
-                AND measurement.creation_timestamp >= $2
-                AND measurement.creation_timestamp < $3
-            GROUP BY 1, 2
+                attribute AS "attribute!",
+                array_agg(bucket_timestamp) AS "bucket_timestamps!: Moments",
+                array_agg(sum) AS "sums!: Sums",
+                array_agg(minimum) AS "minimums!: Floats",
+                array_agg(maximum) AS "maximums!: Floats",
+                array_agg(count) AS "counts!: Integers"
+            FROM (
+                SELECT
+                    data_point.key AS attribute,
+                    date_bin(make_interval(secs => $4), measurement.creation_timestamp,
+                        timestamptz '1970-01-01 00:00:00+00') AS bucket_timestamp,
+                    sum(data_point.value::numeric) AS sum,
+                    min(data_point.value::double precision) AS minimum,
+                    max(data_point.value::double precision) AS maximum,
+                    count(*) AS count
+                FROM measurement, json_each_text(measurement.value) AS data_point
+                WHERE measurement.sensor_identifier = $1
+                    AND measurement.creation_timestamp >= $2
+                    AND measurement.creation_timestamp < $3
+                GROUP BY 1, 2
+            ) AS bucket
+            GROUP BY attribute
             "#,
             sensor,
             from,
@@ -142,20 +168,52 @@ pub async fn read_measurement_aggregates(
         .fetch_all(executor)
         .await?
     };
-    // In no order from PostgreSQL (sorting by text there cost more than here).
-    let mut aggregates: BTreeMap<String, Vec<Bucket>> = BTreeMap::new();
-    for row in rows {
-        let average = row.sum.average(row.count).map_err(sqlx::Error::Decode)?;
-        aggregates.entry(row.attribute).or_default().push(Bucket {
-            bucket_timestamp: Timestamp::from_datetime(row.bucket_timestamp),
-            average,
-            minimum: row.minimum,
-            maximum: row.maximum,
-            count: row.count,
-        });
+    // In no order from PostgreSQL (sorting there cost more than here).
+    rows.into_iter()
+        .map(|row| {
+            Ok((
+                row.attribute,
+                buckets(
+                    row.bucket_timestamps,
+                    row.sums,
+                    row.minimums,
+                    row.maximums,
+                    row.counts,
+                )?,
+            ))
+        })
+        .collect()
+}
+
+/// One attribute's buckets, sorted by time, from the parallel arrays of its row.
+fn buckets(
+    Moments(timestamps): Moments,
+    Sums(sums): Sums,
+    Floats(minimums): Floats,
+    Floats(maximums): Floats,
+    Integers(counts): Integers,
+) -> Result<Vec<Bucket>, sqlx::Error> {
+    let length = timestamps.len();
+    if [sums.len(), minimums.len(), maximums.len(), counts.len()] != [length; 4] {
+        return Err(sqlx::Error::Decode(
+            "arrays of a bucket's statistics of unequal lengths".into(),
+        ));
     }
-    for buckets in aggregates.values_mut() {
-        buckets.sort_unstable_by_key(|bucket| bucket.bucket_timestamp);
-    }
-    Ok(aggregates)
+    let mut buckets = (0..length)
+        .map(|index| {
+            let bucket_timestamp = DateTime::from_timestamp_micros(timestamps[index].0)
+                .map(Timestamp::from_datetime)
+                .ok_or("a bucket timestamp out of range")?;
+            Ok(Bucket {
+                bucket_timestamp,
+                average: sums[index].average(counts[index])?,
+                minimum: minimums[index],
+                maximum: maximums[index],
+                count: counts[index],
+            })
+        })
+        .collect::<Result<Vec<_>, BoxDynError>>()
+        .map_err(sqlx::Error::Decode)?;
+    buckets.sort_unstable_by_key(|bucket| bucket.bucket_timestamp);
+    Ok(buckets)
 }

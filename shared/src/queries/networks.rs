@@ -1,10 +1,8 @@
 //! Networks, the permissions users have on them, and their overview.
 
-use chrono::{DateTime, Utc};
-use sqlx::error::BoxDynError;
-use sqlx::postgres::{PgHasArrayType, PgTypeInfo, PgValueFormat, PgValueRef};
-use sqlx::{Decode, PgExecutor, Postgres};
+use sqlx::PgExecutor;
 
+use crate::arrays::{Integers, Moments};
 use crate::domain::{Identifier, NetworkName, SensorName};
 use crate::limits::{AGGREGATION_WINDOW_DAYS, BUCKET_SECONDS};
 
@@ -74,7 +72,7 @@ struct SensorActivityRow {
     sensor_identifier: Identifier,
     sensor_name: SensorName,
     bucket_timestamps: Moments,
-    measurement_counts: Counts,
+    measurement_counts: Integers,
 }
 
 /// Every sensor of the network by name, with the buckets of the aggregation window
@@ -172,136 +170,4 @@ fn write_sensor_activity(json: &mut Vec<u8>, row: SensorActivityRow) {
 
 fn write_json(json: &mut Vec<u8>, value: &impl serde::Serialize) {
     serde_json::to_writer(json, value).expect("identifiers and names serialize into a Vec");
-}
-
-/// A `timestamptz` as microseconds since the Unix epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct EpochMicros(i64);
-
-/// PostgreSQL counts `timestamptz` from 2000-01-01 00:00:00 UTC.
-const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
-
-impl EpochMicros {
-    /// Writes the seconds as [`Timestamp`] serializes them (a JSON number, as serde
-    /// writes an `f64`): whole seconds, as every bucket's start is, as an integer and
-    /// `.0`.
-    fn write_seconds(self, json: &mut Vec<u8>, integers: &mut itoa::Buffer) {
-        if self.0 % 1_000_000 == 0 {
-            json.extend_from_slice(integers.format(self.0 / 1_000_000).as_bytes());
-            json.extend_from_slice(b".0");
-        } else {
-            write_json(json, &(self.0 as f64 / 1e6));
-        }
-    }
-}
-
-/// A `timestamptz[]` of microseconds since the Unix epoch, and [`Counts`], an
-/// `int8[]`: decoded in one pass over PostgreSQL's binary array, instead of through
-/// sqlx's decoding of each element and chrono (a quarter of the overview's time).
-#[derive(Debug)]
-struct Moments(Vec<EpochMicros>);
-
-#[derive(Debug)]
-struct Counts(Vec<i64>);
-
-impl sqlx::Type<Postgres> for Moments {
-    fn type_info() -> PgTypeInfo {
-        <DateTime<Utc> as PgHasArrayType>::array_type_info()
-    }
-}
-
-impl sqlx::Type<Postgres> for Counts {
-    fn type_info() -> PgTypeInfo {
-        <i64 as PgHasArrayType>::array_type_info()
-    }
-}
-
-impl<'r> Decode<'r, Postgres> for Moments {
-    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-        let elements = decode_eight_byte_array(value)?;
-        elements
-            .into_iter()
-            .map(|since_2000| {
-                since_2000
-                    .checked_add(POSTGRES_EPOCH_MICROS)
-                    .map(EpochMicros)
-                    .ok_or_else(|| "timestamp out of range".into())
-            })
-            .collect::<Result<_, _>>()
-            .map(Self)
-    }
-}
-
-impl<'r> Decode<'r, Postgres> for Counts {
-    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-        decode_eight_byte_array(value).map(Self)
-    }
-}
-
-/// The elements of a one-dimensional array without nulls whose elements are 8-byte
-/// big-endian integers (`int8`, `timestamptz`), in PostgreSQL's binary form
-/// (`array_send`): dimensions, a null flag and the element type, each dimension's
-/// length and lower bound, then each element's length and bytes.
-fn decode_eight_byte_array(value: PgValueRef<'_>) -> Result<Vec<i64>, BoxDynError> {
-    if value.format() != PgValueFormat::Binary {
-        return Err("an array in text form".into());
-    }
-    let bytes = value.as_bytes()?;
-    let integer = |offset: usize| -> Result<i32, BoxDynError> {
-        let word = bytes
-            .get(offset..offset + 4)
-            .ok_or("an array shorter than its header says")?;
-        Ok(i32::from_be_bytes(word.try_into()?))
-    };
-    let (dimensions, has_nulls) = (integer(0)?, integer(4)?);
-    if dimensions == 0 {
-        return Ok(Vec::new());
-    }
-    if dimensions != 1 || has_nulls != 0 {
-        return Err("an array of more than one dimension, or with nulls".into());
-    }
-    let length = usize::try_from(integer(12)?)?;
-    let elements = bytes.get(20..).ok_or("an array without elements")?;
-    if elements.len() != length * 12 {
-        return Err("an array of other than 8-byte elements".into());
-    }
-    elements
-        .chunks_exact(12)
-        .map(|element| {
-            let (size, number) = element.split_at(4);
-            if size != 8i32.to_be_bytes() {
-                return Err("an array element of other than 8 bytes".into());
-            }
-            Ok(i64::from_be_bytes(number.try_into()?))
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::Timestamp;
-
-    #[test]
-    fn bucket_seconds_are_written_as_timestamps_serialize() {
-        let mut integers = itoa::Buffer::new();
-        for micros in [
-            0,
-            1_000_000,
-            1_764_460_800_000_000,
-            2_147_483_647_000_000,
-            1_683_645_000_123_456,
-            1_500_000,
-        ] {
-            let mut written = Vec::new();
-            EpochMicros(micros).write_seconds(&mut written, &mut integers);
-            let timestamp =
-                Timestamp::from_datetime(DateTime::from_timestamp_micros(micros).unwrap());
-            assert_eq!(
-                String::from_utf8(written).unwrap(),
-                serde_json::to_string(&timestamp).unwrap(),
-                "{micros}"
-            );
-        }
-    }
 }
