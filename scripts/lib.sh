@@ -4,7 +4,8 @@
 # The private services listen on free loopback ports and keep their files in their own
 # directories: the machine's own PostgreSQL (5432) and Mosquitto (1883) are never used.
 #
-#   start_private_postgres [OPTIONS]   throwaway server for tests (fsync off), deleted on stop
+#   start_private_postgres             throwaway server for tests (fsync off), deleted on stop
+#   start_private_postgres_with OPTIONS  the same, with more server options (-c name=value)
 #   start_persistent_postgres DIR PORT server whose data stays in DIR (develop), PORT if free
 #   stop_private_postgres
 #   pause_private_postgres / resume_private_postgres  stop it, keeping its data; start it
@@ -291,9 +292,14 @@ start_postgres_server() {
 
 # A throwaway server for tests: everything lives in one temporary directory, deleted on
 # stop. Durability is traded for speed (fsync off): a crash loses nothing we need.
-# $1: more server options (`-c name=value ...`), such as a benchmark's memory settings.
 start_private_postgres() {
-    local run extra_options=${1:-}
+    start_private_postgres_with ""
+}
+
+# start_private_postgres with more server options $1 (`-c name=value ...`), such as a
+# benchmark's memory settings.
+start_private_postgres_with() {
+    local run extra_options=$1
     on_exit stop_private_postgres
     check_postgres_user
     PG_BIN_DIR=$(postgres_bin_dir) || fail "PostgreSQL is not installed; run ./scripts/setup"

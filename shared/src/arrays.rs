@@ -132,7 +132,10 @@ fn elements<'r>(value: PgValueRef<'r>) -> Result<Vec<&'r [u8]>, BoxDynError> {
     if value.format() != PgValueFormat::Binary {
         return Err("an array in text form".into());
     }
-    let mut bytes = value.as_bytes()?;
+    elements_of(value.as_bytes()?)
+}
+
+fn elements_of(mut bytes: &[u8]) -> Result<Vec<&[u8]>, BoxDynError> {
     let mut integer = || -> Result<i32, BoxDynError> {
         let (word, rest) = bytes
             .split_first_chunk::<4>()
@@ -175,6 +178,55 @@ fn eight_bytes(element: &[u8]) -> Result<[u8; 8], BoxDynError> {
 mod tests {
     use super::*;
     use crate::domain::Timestamp;
+
+    /// An array in PostgreSQL's binary form: one dimension from 1, of element type 20
+    /// (`int8`), with the elements given, `None` a null.
+    fn array(elements: &[Option<&[u8]>]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        let has_nulls = elements.iter().any(Option::is_none);
+        for word in [1, i32::from(has_nulls), 20, elements.len() as i32, 1] {
+            bytes.extend_from_slice(&word.to_be_bytes());
+        }
+        for element in elements {
+            match element {
+                Some(element) => {
+                    bytes.extend_from_slice(&(element.len() as i32).to_be_bytes());
+                    bytes.extend_from_slice(element);
+                }
+                None => bytes.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn arrays_are_read_element_by_element() {
+        let (one, two) = (1i64.to_be_bytes(), (-2i64).to_be_bytes());
+        let bytes = array(&[Some(&one), Some(&two), Some(b"abc")]);
+        let elements = elements_of(&bytes).unwrap();
+        assert_eq!(elements, [&one[..], &two[..], b"abc"]);
+        assert_eq!(
+            eight_bytes(elements[1]).map(i64::from_be_bytes).unwrap(),
+            -2
+        );
+        assert!(eight_bytes(elements[2]).is_err());
+        // An empty array has no dimensions.
+        let empty = [0i32, 0, 20].map(i32::to_be_bytes).concat();
+        assert_eq!(elements_of(&empty).unwrap(), Vec::<&[u8]>::new());
+    }
+
+    #[test]
+    fn malformed_arrays_are_errors_not_panics() {
+        let one = 1i64.to_be_bytes();
+        let whole = array(&[Some(&one), Some(&one)]);
+        for cut in 0..whole.len() {
+            assert!(elements_of(&whole[..cut]).is_err(), "cut at {cut}");
+        }
+        assert!(elements_of(&array(&[Some(&one), None])).is_err());
+        let mut two_dimensions = whole.clone();
+        two_dimensions[..4].copy_from_slice(&2i32.to_be_bytes());
+        assert!(elements_of(&two_dimensions).is_err());
+    }
 
     #[test]
     fn bucket_seconds_are_written_as_timestamps_serialize() {
