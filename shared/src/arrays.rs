@@ -82,47 +82,46 @@ impl Type<Postgres> for Sums {
 
 impl<'r> Decode<'r, Postgres> for Moments {
     fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-        elements(value)?
-            .into_iter()
-            .map(|element| {
-                i64::from_be_bytes(eight_bytes(element)?)
-                    .checked_add(POSTGRES_EPOCH_MICROS)
-                    .map(EpochMicros)
-                    .ok_or_else(|| "a timestamp out of range".into())
-            })
-            .collect::<Result<_, _>>()
-            .map(Self)
+        decode_each(value, |element| {
+            i64::from_be_bytes(eight_bytes(element)?)
+                .checked_add(POSTGRES_EPOCH_MICROS)
+                .map(EpochMicros)
+                .ok_or_else(|| "a timestamp out of range".into())
+        })
+        .map(Self)
     }
 }
 
 impl<'r> Decode<'r, Postgres> for Integers {
     fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-        elements(value)?
-            .into_iter()
-            .map(|element| Ok(i64::from_be_bytes(eight_bytes(element)?)))
-            .collect::<Result<_, _>>()
-            .map(Self)
+        decode_each(value, |element| {
+            Ok(i64::from_be_bytes(eight_bytes(element)?))
+        })
+        .map(Self)
     }
 }
 
 impl<'r> Decode<'r, Postgres> for Floats {
     fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-        elements(value)?
-            .into_iter()
-            .map(|element| Ok(f64::from_be_bytes(eight_bytes(element)?)))
-            .collect::<Result<_, _>>()
-            .map(Self)
+        decode_each(value, |element| {
+            Ok(f64::from_be_bytes(eight_bytes(element)?))
+        })
+        .map(Self)
     }
 }
 
 impl<'r> Decode<'r, Postgres> for Sums {
     fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-        elements(value)?
-            .into_iter()
-            .map(ExactSum::from_binary)
-            .collect::<Result<_, _>>()
-            .map(Self)
+        decode_each(value, ExactSum::from_binary).map(Self)
     }
+}
+
+/// Each element of the array, decoded by `decode`.
+fn decode_each<T>(
+    value: PgValueRef<'_>,
+    decode: impl Fn(&[u8]) -> Result<T, BoxDynError>,
+) -> Result<Vec<T>, BoxDynError> {
+    elements(value)?.into_iter().map(decode).collect()
 }
 
 /// The elements of a one-dimensional array without nulls, in PostgreSQL's binary form

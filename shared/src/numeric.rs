@@ -3,12 +3,9 @@
 //! The rollups sum values as `numeric`, exactly: `float8` would overflow past 1.8e308
 //! (1e308 twice in a bucket). Dividing a sum by its count in PostgreSQL and sending the
 //! quotient as text cost about as much as reading the rollup's rows; here the sum comes
-//! in PostgreSQL's binary form and is divided in Rust.
+//! in PostgreSQL's binary form (in a `numeric[]`: `arrays::Sums`) and is divided in Rust.
 
 use sqlx::error::BoxDynError;
-use sqlx::postgres::types::Oid;
-use sqlx::postgres::{PgTypeInfo, PgValueFormat, PgValueRef};
-use sqlx::{Decode, Postgres, Type};
 
 /// Base of `numeric`'s digits.
 const BASE: u128 = 10_000;
@@ -77,24 +74,6 @@ impl ExactSum {
         }
         let magnitude: f64 = std::str::from_utf8(&text[..length])?.parse()?;
         Ok(if self.negative { -magnitude } else { magnitude })
-    }
-}
-
-/// `numeric`'s type.
-const NUMERIC: Oid = Oid(1700);
-
-impl Type<Postgres> for ExactSum {
-    fn type_info() -> PgTypeInfo {
-        PgTypeInfo::with_oid(NUMERIC)
-    }
-}
-
-impl<'r> Decode<'r, Postgres> for ExactSum {
-    fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-        if value.format() != PgValueFormat::Binary {
-            return Err("a numeric sum in text form".into());
-        }
-        Self::from_binary(value.as_bytes()?)
     }
 }
 
