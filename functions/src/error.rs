@@ -2,6 +2,8 @@
 //! responses. Causes of 5xx errors are logged with the step that failed, never sent to
 //! the client.
 
+use std::sync::Arc;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sensorium_shared::credentials::CredentialsError;
@@ -119,6 +121,36 @@ impl From<sqlx::Error> for Error {
         } else {
             Self::Internal(error.into())
         }
+    }
+}
+
+/// A database error of a query whose answer several requests shared
+/// (`crate::coalesce`), classified as [`From<sqlx::Error>`] does.
+impl From<Arc<sqlx::Error>> for Error {
+    fn from(error: Arc<sqlx::Error>) -> Self {
+        let transient = is_transient(&error);
+        let cause = Box::new(SharedError(error));
+        if transient {
+            Self::Unavailable(cause)
+        } else {
+            Self::Internal(cause)
+        }
+    }
+}
+
+/// A cause shared by the requests it failed.
+#[derive(Debug)]
+struct SharedError(Arc<sqlx::Error>);
+
+impl std::fmt::Display for SharedError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(formatter)
+    }
+}
+
+impl std::error::Error for SharedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
     }
 }
 

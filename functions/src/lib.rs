@@ -5,6 +5,7 @@
 pub mod access_cache;
 pub mod auth;
 pub mod cloud;
+pub mod coalesce;
 pub mod error;
 pub mod extract;
 pub mod jobs;

@@ -3,14 +3,18 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use chrono::{DateTime, TimeDelta, Utc};
 use sensorium_shared::credentials::{CredentialsProvider, NoCredentials};
+use sensorium_shared::domain::Identifier;
 use sensorium_shared::limits::DEFAULT_TOKEN_LIFETIME_DAYS;
 use sensorium_shared::publisher::OutboxTrigger;
+use sensorium_shared::queries::networks;
 use sensorium_shared::settings::Deployment;
 use sqlx::PgPool;
 
 use crate::access_cache::{ACCESS_CACHE_TIME_TO_LIVE, AccessCache};
+use crate::coalesce::Coalescer;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -25,10 +29,23 @@ pub struct AppState {
     pub credentials: Arc<dyn CredentialsProvider>,
     /// How long the access tokens issued here work; 30 days unless set.
     pub token_lifetime: TimeDelta,
+    /// Network overviews (their JSON), one query at a time a network for all the
+    /// requests that wait for it together.
+    pub network_activity: Arc<Coalescer<Identifier, Bytes, sqlx::Error>>,
 }
 
 impl AppState {
     pub fn new(pool: PgPool, deployment: Deployment, outbox: Arc<dyn OutboxTrigger>) -> Self {
+        let network_activity = {
+            let pool = pool.clone();
+            Coalescer::new(move |network| {
+                let pool = pool.clone();
+                async move {
+                    let overview = networks::read_network_activity(&pool, network).await?;
+                    Ok(Bytes::from(overview))
+                }
+            })
+        };
         Self {
             pool,
             deployment: Arc::new(deployment),
@@ -37,6 +54,7 @@ impl AppState {
             access_cache: Arc::new(AccessCache::new(ACCESS_CACHE_TIME_TO_LIVE)),
             credentials: Arc::new(NoCredentials),
             token_lifetime: TimeDelta::days(DEFAULT_TOKEN_LIFETIME_DAYS),
+            network_activity,
         }
     }
 

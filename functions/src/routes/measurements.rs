@@ -83,5 +83,5 @@ pub async fn read_measurements(
         page,
     )
     .await?;
-    Ok(JsonText(page).into_response())
+    Ok(JsonText::from(page).into_response())
 }

@@ -13,6 +13,7 @@ pub mod status;
 pub mod users;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -212,7 +213,13 @@ fn finish(router: Router<AppState>, state: AppState) -> Router {
 }
 
 /// A JSON document already encoded: answered as it is.
-pub struct JsonText(pub String);
+pub struct JsonText(pub Bytes);
+
+impl From<String> for JsonText {
+    fn from(json: String) -> Self {
+        Self(json.into())
+    }
+}
 
 impl IntoResponse for JsonText {
     fn into_response(self) -> Response {

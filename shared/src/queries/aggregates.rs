@@ -53,6 +53,29 @@ pub async fn read_measurement_aggregates(
 ) -> Result<BTreeMap<String, Vec<Bucket>>, sqlx::Error> {
     let interval = range.interval_seconds() as f64;
     let (sensor, from, to) = (sensor_identifier.as_uuid(), range.from(), range.to());
+    // Each statement gives its buckets (attribute, bucket_timestamp, sum, minimum,
+    // maximum, count), which this gathers into one row of arrays an attribute.
+    macro_rules! by_attribute {
+        ($buckets:literal, $($argument:expr),+ $(,)?) => {
+            sqlx::query_as!(
+                AttributeRow,
+                r#"
+                SELECT
+                    attribute AS "attribute!",
+                    array_agg(bucket_timestamp) AS "bucket_timestamps!: Moments",
+                    array_agg(sum) AS "sums!: Sums",
+                    array_agg(minimum) AS "minimums!: Floats",
+                    array_agg(maximum) AS "maximums!: Floats",
+                    array_agg(count) AS "counts!: Integers"
+                FROM ("# + $buckets + r#") AS bucket
+                GROUP BY attribute
+                "#,
+                $($argument),+
+            )
+            .fetch_all(executor)
+            .await?
+        };
+    }
     let rows = if range.is_hourly() {
         // Buckets of whole hours: the daily rollup's days inside the range ($5 to $6),
         // the hourly rollup's other hours inside it ($7 to $5 and $6 to $8), and the
@@ -62,8 +85,7 @@ pub async fn read_measurement_aggregates(
         // PostgreSQL three times what reading them does.
         let spans = range.rollup_spans();
         let ((hours_start, hours_end), (days_start, days_end)) = (spans.hours, spans.days);
-        sqlx::query_as!(
-            AttributeRow,
+        by_attribute!(
             r#"
             WITH part (attribute, moment, minimum, maximum, count, sum) AS (
                 SELECT attribute, bucket_timestamp, minimum, maximum, count, sum
@@ -88,35 +110,25 @@ pub async fn read_measurement_aggregates(
                             AND measurement.creation_timestamp < $3)
             )
             SELECT
-                attribute AS "attribute!",
-                array_agg(bucket_timestamp) AS "bucket_timestamps!: Moments",
-                array_agg(sum) AS "sums!: Sums",
-                array_agg(minimum) AS "minimums!: Floats",
-                array_agg(maximum) AS "maximums!: Floats",
-                array_agg(count) AS "counts!: Integers"
-            FROM (
-                SELECT
-                    attribute,
-                    date_bin(make_interval(secs => $4), moment,
-                        timestamptz '1970-01-01 00:00:00+00') AS bucket_timestamp,
-                    sum(sum) AS sum,
-                    min(minimum) AS minimum,
-                    max(maximum) AS maximum,
-                    sum(count)::bigint AS count
-                FROM part
-                GROUP BY 1, 2
-                UNION ALL
-                SELECT attribute, bucket_timestamp, sum, minimum, maximum, count
-                FROM measurement_day
-                WHERE $9 AND sensor_identifier = $1
-                    AND bucket_timestamp >= $5 AND bucket_timestamp < $6
-                UNION ALL
-                SELECT attribute, bucket_timestamp, sum, minimum, maximum, count
-                FROM measurement_hour
-                WHERE $10 AND sensor_identifier = $1
-                    AND bucket_timestamp >= $7 AND bucket_timestamp < $8
-            ) AS bucket
-            GROUP BY attribute
+                attribute,
+                date_bin(make_interval(secs => $4), moment,
+                    timestamptz '1970-01-01 00:00:00+00') AS bucket_timestamp,
+                sum(sum) AS sum,
+                min(minimum) AS minimum,
+                max(maximum) AS maximum,
+                sum(count)::bigint AS count
+            FROM part
+            GROUP BY 1, 2
+            UNION ALL
+            SELECT attribute, bucket_timestamp, sum, minimum, maximum, count
+            FROM measurement_day
+            WHERE $9 AND sensor_identifier = $1
+                AND bucket_timestamp >= $5 AND bucket_timestamp < $6
+            UNION ALL
+            SELECT attribute, bucket_timestamp, sum, minimum, maximum, count
+            FROM measurement_hour
+            WHERE $10 AND sensor_identifier = $1
+                AND bucket_timestamp >= $7 AND bucket_timestamp < $8
             "#,
             sensor,
             from,
@@ -129,44 +141,29 @@ pub async fn read_measurement_aggregates(
             spans.day_rows_are_buckets,
             spans.hour_rows_are_buckets,
         )
-        .fetch_all(executor)
-        .await?
     } else {
         // Buckets finer than an hour, from the rows.
-        sqlx::query_as!(
-            AttributeRow,
+        by_attribute!(
             r#"
             SELECT
-                attribute AS "attribute!",
-                array_agg(bucket_timestamp) AS "bucket_timestamps!: Moments",
-                array_agg(sum) AS "sums!: Sums",
-                array_agg(minimum) AS "minimums!: Floats",
-                array_agg(maximum) AS "maximums!: Floats",
-                array_agg(count) AS "counts!: Integers"
-            FROM (
-                SELECT
-                    data_point.key AS attribute,
-                    date_bin(make_interval(secs => $4), measurement.creation_timestamp,
-                        timestamptz '1970-01-01 00:00:00+00') AS bucket_timestamp,
-                    sum(data_point.value::numeric) AS sum,
-                    min(data_point.value::double precision) AS minimum,
-                    max(data_point.value::double precision) AS maximum,
-                    count(*) AS count
-                FROM measurement, json_each_text(measurement.value) AS data_point
-                WHERE measurement.sensor_identifier = $1
-                    AND measurement.creation_timestamp >= $2
-                    AND measurement.creation_timestamp < $3
-                GROUP BY 1, 2
-            ) AS bucket
-            GROUP BY attribute
+                data_point.key AS attribute,
+                date_bin(make_interval(secs => $4), measurement.creation_timestamp,
+                    timestamptz '1970-01-01 00:00:00+00') AS bucket_timestamp,
+                sum(data_point.value::numeric) AS sum,
+                min(data_point.value::double precision) AS minimum,
+                max(data_point.value::double precision) AS maximum,
+                count(*) AS count
+            FROM measurement, json_each_text(measurement.value) AS data_point
+            WHERE measurement.sensor_identifier = $1
+                AND measurement.creation_timestamp >= $2
+                AND measurement.creation_timestamp < $3
+            GROUP BY 1, 2
             "#,
             sensor,
             from,
             to,
             interval,
         )
-        .fetch_all(executor)
-        .await?
     };
     // In no order from PostgreSQL (sorting there cost more than here).
     rows.into_iter()

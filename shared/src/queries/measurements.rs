@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgExecutor, PgPool};
 
 use crate::domain::{Attribute, Identifier, Revision, Timestamp};
-use crate::limits::{BUCKET_SECONDS, PAGE_SIZE};
+use crate::limits::PAGE_SIZE;
 use crate::pages::{Direction, PageRequest, ascending};
 use crate::queries::{Duplicates, insert_skipping_stored};
 
@@ -140,7 +140,7 @@ const PAGE_WINDOW: TimeDelta = TimeDelta::days(31);
 /// several times what a scan of one does, so the page is first read within
 /// [`PAGE_WINDOW`] of its bound, and only when that holds less than a page, from every
 /// partition: a window that holds a page holds the page the whole range would give.
-/// Without a cursor the window starts at the sensor's first (or last) 4-hour count
+/// Without a cursor the window starts at the sensor's first (or last) day of counts
 /// instead of the bound; that is only a guess (any window gives the right page).
 ///
 /// The rows are written straight into the answer: each value is copied as the json
@@ -185,25 +185,24 @@ pub async fn read_measurement_page(
     String::from_utf8(json).map_err(|error| sqlx::Error::Decode(error.into()))
 }
 
-/// The start of the sensor's first 4-hour bucket (`next`) or the end of its last
-/// (`previous`), where a page without a cursor starts looking; none without counts.
+/// The start of the sensor's first day of 4-hour counts (`next`) or the end of its
+/// last (`previous`), where a page without a cursor starts looking; none without
+/// counts.
 async fn first_bucket(
     connection: &mut PgConnection,
     sensor_identifier: Identifier,
     direction: Direction,
 ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    let buckets = sqlx::query!(
-        "SELECT min(bucket_timestamp) AS first, max(bucket_timestamp) AS last
-         FROM measurement_bucket WHERE sensor_identifier = $1",
+    let days = sqlx::query!(
+        "SELECT min(day_timestamp) AS first, max(day_timestamp) AS last
+         FROM measurement_count WHERE sensor_identifier = $1",
         sensor_identifier.as_uuid(),
     )
     .fetch_one(connection)
     .await?;
     Ok(match direction {
-        Direction::Next => buckets.first,
-        Direction::Previous => buckets
-            .last
-            .map(|last| last + TimeDelta::seconds(BUCKET_SECONDS)),
+        Direction::Next => days.first,
+        Direction::Previous => days.last.map(|last| last + TimeDelta::days(1)),
     })
 }
 

@@ -1,8 +1,9 @@
 //! Networks, the permissions users have on them, and their overview.
 
+use chrono::{TimeDelta, Utc};
 use sqlx::PgExecutor;
 
-use crate::arrays::{Integers, Moments};
+use crate::arrays::{EpochMicros, Integers, Moments};
 use crate::domain::{Identifier, NetworkName, SensorName};
 use crate::limits::{AGGREGATION_WINDOW_DAYS, BUCKET_SECONDS};
 
@@ -66,13 +67,19 @@ pub async fn read_networks(
     .await
 }
 
-/// One sensor in the network overview, as PostgreSQL gives it: its measurement counts
-/// per 4-hour bucket, as two parallel arrays, in the order of the counts' index.
+/// One sensor in the network overview, as PostgreSQL gives it: its days of 4-hour
+/// measurement counts, as parallel arrays (a day's start, and the count of each of its
+/// six buckets), in the order of the counts' index.
 struct SensorActivityRow {
     sensor_identifier: Identifier,
     sensor_name: SensorName,
-    bucket_timestamps: Moments,
-    measurement_counts: Integers,
+    day_timestamps: Moments,
+    count_00h: Integers,
+    count_04h: Integers,
+    count_08h: Integers,
+    count_12h: Integers,
+    count_16h: Integers,
+    count_20h: Integers,
 }
 
 /// Every sensor of the network by name, with the buckets of the aggregation window
@@ -80,10 +87,10 @@ struct SensorActivityRow {
 /// the JSON array of `{sensor_identifier, sensor_name, bucket_timestamps,
 /// measurement_counts}` the REST API answers with.
 ///
-/// Each sensor's counts come from one range scan of the counts' index, which holds them
-/// (an index-only scan), in the index's order, which the arrays keep: PostgreSQL 15
-/// would sort them again for an `ORDER BY` inside `array_agg`, a third of the query's
-/// time. The order is checked here all the same.
+/// The counts are kept a row per sensor and day, its six buckets' counts in the key's
+/// index (`migrations/`): each sensor's 29 days come from one range scan of the index
+/// alone, in the index's order, which the arrays keep (PostgreSQL 15 would sort them
+/// again for an `ORDER BY` inside `array_agg`). The order is checked here all the same.
 ///
 /// The answer holds up to 168 buckets a sensor (28 days of 4 hours), 168,000 for 1,000
 /// sensors: its timestamps are decoded as integers and the JSON is written here, which
@@ -92,60 +99,113 @@ pub async fn read_network_activity(
     executor: impl PgExecutor<'_>,
     network_identifier: Identifier,
 ) -> Result<String, sqlx::Error> {
+    // The bucket that holds the window's start counts too.
+    let window_start =
+        Utc::now() - TimeDelta::days(AGGREGATION_WINDOW_DAYS) - TimeDelta::seconds(BUCKET_SECONDS);
     let rows = sqlx::query_as!(
         SensorActivityRow,
         r#"
         SELECT
             sensor.identifier AS "sensor_identifier: _",
             sensor.name AS "sensor_name: _",
-            activity.bucket_timestamps AS "bucket_timestamps!: _",
-            activity.measurement_counts AS "measurement_counts!: _"
+            activity.day_timestamps AS "day_timestamps!: _",
+            activity.count_00h AS "count_00h!: _",
+            activity.count_04h AS "count_04h!: _",
+            activity.count_08h AS "count_08h!: _",
+            activity.count_12h AS "count_12h!: _",
+            activity.count_16h AS "count_16h!: _",
+            activity.count_20h AS "count_20h!: _"
         FROM sensor
         CROSS JOIN LATERAL (
             SELECT
-                coalesce(array_agg(bucket.bucket_timestamp), '{}') AS bucket_timestamps,
-                coalesce(array_agg(bucket.measurement_count), '{}') AS measurement_counts
+                coalesce(array_agg(day.day_timestamp), '{}') AS day_timestamps,
+                coalesce(array_agg(day.count_00h), '{}') AS count_00h,
+                coalesce(array_agg(day.count_04h), '{}') AS count_04h,
+                coalesce(array_agg(day.count_08h), '{}') AS count_08h,
+                coalesce(array_agg(day.count_12h), '{}') AS count_12h,
+                coalesce(array_agg(day.count_16h), '{}') AS count_16h,
+                coalesce(array_agg(day.count_20h), '{}') AS count_20h
             FROM (
-                SELECT bucket_timestamp, measurement_count
-                FROM measurement_bucket
+                SELECT day_timestamp, count_00h, count_04h, count_08h, count_12h,
+                    count_16h, count_20h
+                FROM measurement_count
                 WHERE sensor_identifier = sensor.identifier
-                    -- The bucket that holds the window's start counts too.
-                    AND bucket_timestamp > now() - make_interval(days => $2, secs => $3)
-                ORDER BY bucket_timestamp
-            ) AS bucket
+                    -- The days whose last bucket ends after the window's start.
+                    AND day_timestamp > $2::timestamptz - interval '20 hours'
+                ORDER BY day_timestamp
+            ) AS day
         ) AS activity
         WHERE sensor.network_identifier = $1
         ORDER BY sensor.name
         "#,
         network_identifier.as_uuid(),
-        AGGREGATION_WINDOW_DAYS as i32,
-        BUCKET_SECONDS as f64,
+        window_start,
     )
     .fetch_all(executor)
     .await?;
-    let buckets: usize = rows.iter().map(|row| row.measurement_counts.0.len()).sum();
-    let mut json = Vec::with_capacity(2 + rows.len() * 160 + buckets * 16);
+    let window_start = EpochMicros(window_start.timestamp_micros());
+    let days: usize = rows.iter().map(|row| row.day_timestamps.0.len()).sum();
+    let mut json = Vec::with_capacity(2 + rows.len() * 160 + days * 6 * 16);
+    let mut buckets = Vec::new();
     json.push(b'[');
     for (index, row) in rows.into_iter().enumerate() {
         if index > 0 {
             json.push(b',');
         }
-        write_sensor_activity(&mut json, row);
+        buckets.clear();
+        row.buckets_after(window_start, &mut buckets)?;
+        write_sensor_activity(&mut json, &row, &buckets);
     }
     json.push(b']');
     String::from_utf8(json).map_err(|error| sqlx::Error::Decode(error.into()))
 }
 
-fn write_sensor_activity(json: &mut Vec<u8>, row: SensorActivityRow) {
-    let mut buckets: Vec<_> = row
-        .bucket_timestamps
-        .0
-        .into_iter()
-        .zip(row.measurement_counts.0)
-        .collect();
-    if !buckets.is_sorted_by_key(|(timestamp, _)| *timestamp) {
-        buckets.sort_unstable_by_key(|(timestamp, _)| *timestamp);
+impl SensorActivityRow {
+    /// Appends the sensor's buckets that start after `window_start` and hold any
+    /// measurement to `buckets`, as (start, count), by time.
+    fn buckets_after(
+        &self,
+        window_start: EpochMicros,
+        buckets: &mut Vec<(EpochMicros, i64)>,
+    ) -> Result<(), sqlx::Error> {
+        let days = &self.day_timestamps.0;
+        let counts = [
+            &self.count_00h.0,
+            &self.count_04h.0,
+            &self.count_08h.0,
+            &self.count_12h.0,
+            &self.count_16h.0,
+            &self.count_20h.0,
+        ];
+        if counts.iter().any(|counts| counts.len() != days.len()) {
+            return Err(sqlx::Error::Decode(
+                "the overview's arrays differ in length".into(),
+            ));
+        }
+        let mut order: Vec<usize> = (0..days.len()).collect();
+        if !days.is_sorted() {
+            order.sort_unstable_by_key(|day| days[*day]);
+        }
+        for day in order {
+            for (slot, counts) in counts.iter().enumerate() {
+                let start = EpochMicros(days[day].0 + slot as i64 * BUCKET_MICROS);
+                let count = counts[day];
+                if count > 0 && start > window_start {
+                    buckets.push((start, count));
+                }
+            }
+        }
+        Ok(())
     }
+}
+
+const BUCKET_MICROS: i64 = BUCKET_SECONDS * 1_000_000;
+
+fn write_sensor_activity(
+    json: &mut Vec<u8>,
+    row: &SensorActivityRow,
+    buckets: &[(EpochMicros, i64)],
+) {
     json.extend_from_slice(br#"{"sensor_identifier":"#);
     write_json(json, &row.sensor_identifier);
     json.extend_from_slice(br#","sensor_name":"#);
@@ -170,4 +230,53 @@ fn write_sensor_activity(json: &mut Vec<u8>, row: SensorActivityRow) {
 
 fn write_json(json: &mut Vec<u8>, value: &impl serde::Serialize) {
     serde_json::to_writer(json, value).expect("identifiers and names serialize into a Vec");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400 * 1_000_000;
+
+    fn row(days: &[i64], counts: [&[i64]; 6]) -> SensorActivityRow {
+        let integers = |slot: usize| Integers(counts[slot].to_vec());
+        SensorActivityRow {
+            sensor_identifier: Identifier::new(),
+            sensor_name: SensorName::parse("sensor").unwrap(),
+            day_timestamps: Moments(days.iter().map(|day| EpochMicros(*day)).collect()),
+            count_00h: integers(0),
+            count_04h: integers(1),
+            count_08h: integers(2),
+            count_12h: integers(3),
+            count_16h: integers(4),
+            count_20h: integers(5),
+        }
+    }
+
+    #[test]
+    fn days_become_the_buckets_after_the_window_start_that_hold_measurements() {
+        // Two days out of order; the window starts inside the first, at its 8:00 bucket.
+        let sensor = row(
+            &[11 * DAY, 10 * DAY],
+            [&[7, 1], &[0, 2], &[0, 3], &[0, 0], &[0, 0], &[8, 6]],
+        );
+        let mut buckets = Vec::new();
+        let window_start = EpochMicros(10 * DAY + 8 * 3600 * 1_000_000);
+        sensor.buckets_after(window_start, &mut buckets).unwrap();
+        let hours = |day: i64, hour: i64| EpochMicros(day * DAY + hour * 3600 * 1_000_000);
+        assert_eq!(
+            buckets,
+            [(hours(10, 20), 6), (hours(11, 0), 7), (hours(11, 20), 8)]
+        );
+    }
+
+    #[test]
+    fn arrays_of_different_lengths_are_refused() {
+        let sensor = row(&[DAY], [&[1], &[1], &[1], &[], &[1], &[1]]);
+        assert!(
+            sensor
+                .buckets_after(EpochMicros(0), &mut Vec::new())
+                .is_err()
+        );
+    }
 }

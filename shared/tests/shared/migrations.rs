@@ -30,6 +30,7 @@ async fn applying_the_migrations_twice_is_a_no_op(pool: PgPool) {
             "log",
             "measurement",
             "measurement_bucket",
+            "measurement_count",
             "measurement_day",
             "measurement_hour",
             "network",
@@ -307,11 +308,13 @@ async fn rollup_reads_can_be_answered_from_the_keys_alone(pool: PgPool) {
                  AND bucket_timestamp >= now() - interval '1 year' AND bucket_timestamp < now()",
         ),
         (
-            "measurement_bucket",
+            "measurement_count",
             "EXPLAIN (FORMAT JSON)
-             SELECT bucket_timestamp, measurement_count FROM measurement_bucket
+             SELECT day_timestamp, count_00h, count_04h, count_08h, count_12h, count_16h,
+                 count_20h
+             FROM measurement_count
              WHERE sensor_identifier = gen_random_uuid()
-                 AND bucket_timestamp > now() - interval '28 days'",
+                 AND day_timestamp > now() - interval '28 days'",
         ),
     ] {
         let plan: serde_json::Value = sqlx::query_scalar(query)

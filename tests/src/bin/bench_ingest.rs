@@ -286,7 +286,7 @@ async fn main() -> anyhow::Result<()> {
     let url = settings::mqtt_url()?;
     let pool = database::connect(&database_url, 4)?;
     database::MIGRATOR.run(&pool).await?;
-    sqlx::raw_sql("TRUNCATE network, measurement, measurement_bucket CASCADE")
+    sqlx::raw_sql("TRUNCATE network, measurement, measurement_count CASCADE")
         .execute(&pool)
         .await?;
     let sensors = seed::create_network_of_sensors(&pool, "bench", SENSORS).await?;

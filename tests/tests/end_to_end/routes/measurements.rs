@@ -138,15 +138,17 @@ async fn pages_reach_past_a_month_and_need_no_counts_to_start(pool: PgPool) {
 
     // The 4-hour counts only say where a page without a cursor starts looking: wrong
     // or missing, the page is the same.
-    sqlx::query("DELETE FROM measurement_bucket")
+    sqlx::query("DELETE FROM measurement_count")
         .execute(&pool)
         .await
         .unwrap();
     let first = scene.get_ok(&app, "/measurements").await;
     assert_eq!(creation_timestamps(&first), expected[..64]);
     sqlx::query(
-        "INSERT INTO measurement_bucket (sensor_identifier, bucket_timestamp, measurement_count)
-         VALUES ($1::uuid, to_timestamp($2), 1), ($1::uuid, to_timestamp($3), 1)",
+        "INSERT INTO measurement_count (sensor_identifier, day_timestamp, count_00h, count_04h,
+             count_08h, count_12h, count_16h, count_20h)
+         VALUES ($1::uuid, to_timestamp($2), 0, 1, 0, 0, 0, 0),
+             ($1::uuid, to_timestamp($3), 1, 0, 0, 0, 0, 0)",
     )
     .bind(&scene.sensor)
     .bind(dense_start + 14_400.0)

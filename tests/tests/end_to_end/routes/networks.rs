@@ -146,11 +146,17 @@ async fn the_network_overview_counts_the_last_28_days(pool: PgPool) {
     let bucket_of = |timestamp: f64| (timestamp / 14400.0).floor() * 14400.0;
     let value: &[(&str, f64)] = &[("temperature", 20.0)];
     let (eight, twenty_seven) = (now() - 8.0 * day, now() - 27.0 * day);
+    // The bucket that holds the window's start counts, the one before it does not,
+    // wherever the day (a row of counts) starts.
+    let edge = bucket_of(now() - 28.0 * day);
     store_measurements(
         &app,
         &scene.sensor,
         &[
             (now() - 29.0 * day, value),
+            (edge - 1.0, value),
+            (edge + 1.0, value),
+            (edge + 2.0, value),
             (twenty_seven, value),
             (eight, value),
         ],
@@ -159,9 +165,9 @@ async fn the_network_overview_counts_the_last_28_days(pool: PgPool) {
     let body = scene.overview(&app).await;
     assert_eq!(
         body[0]["bucket_timestamps"],
-        json!([bucket_of(twenty_seven), bucket_of(eight)])
+        json!([edge, bucket_of(twenty_seven), bucket_of(eight)])
     );
-    assert_eq!(body[0]["measurement_counts"], json!([1, 1]));
+    assert_eq!(body[0]["measurement_counts"], json!([2, 1, 1]));
 }
 
 /// Every route on a network or sensor: method, path after `/networks/{n}`, body.
