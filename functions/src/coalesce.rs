@@ -169,16 +169,20 @@ mod tests {
             .map_err(|error| error.to_string())
     }
 
+    /// A request for `key`, in a task of its own.
+    fn spawn_get(
+        coalescer: &Arc<Coalescer<u8, usize, String>>,
+        key: u8,
+    ) -> tokio::task::JoinHandle<Result<usize, String>> {
+        let coalescer = Arc::clone(coalescer);
+        tokio::spawn(async move { answered(coalescer.get(key).await) })
+    }
+
     #[tokio::test]
     async fn requests_during_a_query_share_the_next_one() {
         let gate = Arc::new(Semaphore::new(0));
         let (coalescer, started) = numbering(&gate, &[]);
-        let get = |key| {
-            tokio::spawn({
-                let coalescer = Arc::clone(&coalescer);
-                async move { answered(coalescer.get(key).await) }
-            })
-        };
+        let get = |key| spawn_get(&coalescer, key);
         let first = get(1);
         let_others_run().await;
         // Three requests while the first query runs, and one for another key.
@@ -205,12 +209,7 @@ mod tests {
     async fn a_failure_is_every_waiting_requests_and_the_next_query_runs_anew() {
         let gate = Arc::new(Semaphore::new(0));
         let (coalescer, _) = numbering(&gate, &[2]);
-        let get = |key| {
-            tokio::spawn({
-                let coalescer = Arc::clone(&coalescer);
-                async move { answered(coalescer.get(key).await) }
-            })
-        };
+        let get = |key| spawn_get(&coalescer, key);
         let first = get(7);
         let_others_run().await;
         let during = [get(7), get(7)];
