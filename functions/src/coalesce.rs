@@ -95,7 +95,9 @@ where
             }
         }
     }
+}
 
+impl<K, T, E> Coalescer<K, T, E> {
     fn lock(&self) -> MutexGuard<'_, HashMap<K, Option<Flight<T, E>>>> {
         // The map is consistent between statements: a panic elsewhere leaves it usable.
         self.running.lock().unwrap_or_else(PoisonError::into_inner)
@@ -112,12 +114,7 @@ struct Landing<'a, K: Eq + Hash, T, E> {
 impl<K: Eq + Hash, T, E> Drop for Landing<'_, K, T, E> {
     fn drop(&mut self) {
         if !self.landed {
-            let mut running = self
-                .coalescer
-                .running
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            running.remove(self.key);
+            self.coalescer.lock().remove(self.key);
         }
     }
 }

@@ -116,25 +116,24 @@ impl<'r> Decode<'r, Postgres> for Sums {
     }
 }
 
-/// Each element of the array, decoded by `decode`.
+/// Each element of a one-dimensional array without nulls, decoded by `decode`, from
+/// PostgreSQL's binary form (`array_send`): the count of dimensions, a null flag and the
+/// element type, each dimension's length and lower bound, then each element's length
+/// and bytes.
 fn decode_each<T>(
     value: PgValueRef<'_>,
     decode: impl Fn(&[u8]) -> Result<T, BoxDynError>,
 ) -> Result<Vec<T>, BoxDynError> {
-    elements(value)?.into_iter().map(decode).collect()
-}
-
-/// The elements of a one-dimensional array without nulls, in PostgreSQL's binary form
-/// (`array_send`): the count of dimensions, a null flag and the element type, each
-/// dimension's length and lower bound, then each element's length and bytes.
-fn elements<'r>(value: PgValueRef<'r>) -> Result<Vec<&'r [u8]>, BoxDynError> {
     if value.format() != PgValueFormat::Binary {
         return Err("an array in text form".into());
     }
-    elements_of(value.as_bytes()?)
+    decode_elements(value.as_bytes()?, decode)
 }
 
-fn elements_of(mut bytes: &[u8]) -> Result<Vec<&[u8]>, BoxDynError> {
+fn decode_elements<'a, T>(
+    mut bytes: &'a [u8],
+    decode: impl Fn(&'a [u8]) -> Result<T, BoxDynError>,
+) -> Result<Vec<T>, BoxDynError> {
     let mut integer = || -> Result<i32, BoxDynError> {
         let (word, rest) = bytes
             .split_first_chunk::<4>()
@@ -161,7 +160,7 @@ fn elements_of(mut bytes: &[u8]) -> Result<Vec<&[u8]>, BoxDynError> {
             return Err("an array element past the array's end".into());
         }
         let (element, rest) = rest.split_at(size);
-        elements.push(element);
+        elements.push(decode(element)?);
         bytes = rest;
     }
     Ok(elements)
@@ -177,6 +176,11 @@ fn eight_bytes(element: &[u8]) -> Result<[u8; 8], BoxDynError> {
 mod tests {
     use super::*;
     use crate::domain::Timestamp;
+
+    /// The elements' bytes, as they are.
+    fn elements_of(bytes: &[u8]) -> Result<Vec<&[u8]>, BoxDynError> {
+        decode_elements(bytes, Ok)
+    }
 
     /// An array in PostgreSQL's binary form: one dimension from 1, of element type 20
     /// (`int8`), with the elements given, `None` a null.

@@ -182,18 +182,20 @@ impl SensorActivityRow {
                 "the overview's arrays differ in length".into(),
             ));
         }
-        let mut order: Vec<usize> = (0..days.len()).collect();
-        if !days.is_sorted() {
-            order.sort_unstable_by_key(|day| days[*day]);
-        }
-        for day in order {
+        let first = buckets.len();
+        for (day, start_of_day) in days.iter().enumerate() {
             for (slot, counts) in counts.iter().enumerate() {
-                let start = EpochMicros(days[day].0 + slot as i64 * BUCKET_MICROS);
+                let start = EpochMicros(start_of_day.0 + slot as i64 * BUCKET_MICROS);
                 let count = counts[day];
                 if count > 0 && start > window_start {
                     buckets.push((start, count));
                 }
             }
+        }
+        // A day's buckets come in order and lie within it: only days out of order can
+        // put them out of order.
+        if !days.is_sorted() {
+            buckets[first..].sort_unstable_by_key(|(start, _)| *start);
         }
         Ok(())
     }
