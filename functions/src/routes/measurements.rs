@@ -1,10 +1,10 @@
 //! `/networks/{network_identifier}/sensors/{sensor_identifier}/measurements`: pages
 //! of a sensor's measurements, or their statistics per bucket of time.
 
+use axum::Router;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use sensorium_shared::aggregation::AggregationRange;
 use sensorium_shared::domain::Timestamp;
 use sensorium_shared::pages::{Direction, PageRequest};
@@ -71,7 +71,7 @@ pub async fn read_measurements(
             range,
         )
         .await?;
-        return Ok(Json(aggregates).into_response());
+        return Ok(JsonText::from(aggregates).into_response());
     }
     let page = PageRequest {
         direction: query.direction.unwrap_or_default(),

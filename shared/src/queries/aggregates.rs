@@ -6,22 +6,21 @@
 
 use std::collections::BTreeMap;
 
-use chrono::DateTime;
 use sqlx::PgExecutor;
 use sqlx::error::BoxDynError;
 
 use crate::aggregation::AggregationRange;
-use crate::arrays::{Floats, Integers, Moments, Sums};
-use crate::domain::{Identifier, Timestamp};
+use crate::arrays::{EpochMicros, Floats, Integers, Moments, Sums};
+use crate::domain::Identifier;
 
 /// The statistics of one attribute over one bucket.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Bucket {
-    pub bucket_timestamp: Timestamp,
-    pub average: f64,
-    pub minimum: f64,
-    pub maximum: f64,
-    pub count: i64,
+#[derive(Debug, Clone, PartialEq)]
+struct Bucket {
+    bucket_timestamp: EpochMicros,
+    average: f64,
+    minimum: f64,
+    maximum: f64,
+    count: i64,
 }
 
 /// One attribute's buckets as PostgreSQL gives them: parallel arrays, in no order.
@@ -35,7 +34,9 @@ struct AttributeRow {
     counts: Integers,
 }
 
-/// Per attribute, the buckets of `range` that hold any value, sorted by time.
+/// Per attribute, the buckets of `range` that hold any value, sorted by time, as the
+/// JSON object the REST API answers with: attributes in order, each an array of
+/// `{bucket_timestamp, average, minimum, maximum, count}`.
 ///
 /// No stored value may make this fail (the contract). Sums are numeric, exact: float8 would
 /// overflow past 1.8e308 (1e308 twice in a bucket). Each bucket's sum comes back as it
@@ -50,7 +51,7 @@ pub async fn read_measurement_aggregates(
     executor: impl PgExecutor<'_>,
     sensor_identifier: Identifier,
     range: AggregationRange,
-) -> Result<BTreeMap<String, Vec<Bucket>>, sqlx::Error> {
+) -> Result<String, sqlx::Error> {
     let interval = range.interval_seconds() as f64;
     let (sensor, from, to) = (sensor_identifier.as_uuid(), range.from(), range.to());
     // Each statement gives its buckets (attribute, bucket_timestamp, sum, minimum,
@@ -166,7 +167,8 @@ pub async fn read_measurement_aggregates(
         )
     };
     // In no order from PostgreSQL (sorting there cost more than here).
-    rows.into_iter()
+    let attributes = rows
+        .into_iter()
         .map(|row| {
             Ok((
                 row.attribute,
@@ -179,7 +181,53 @@ pub async fn read_measurement_aggregates(
                 )?,
             ))
         })
-        .collect()
+        .collect::<Result<BTreeMap<_, _>, sqlx::Error>>()?;
+    Ok(write_aggregates(&attributes))
+}
+
+/// Bytes of JSON a bucket takes, about: the answer's buffer is allocated once.
+const BUCKET_JSON_BYTES: usize = 112;
+
+/// The answer's JSON, written directly: for the 2,700 buckets of a 28-day hourly
+/// aggregate, serde's path spent a fifth of the request's time in growing its buffer,
+/// escaping the field names and formatting the bucket starts as floats.
+fn write_aggregates(attributes: &BTreeMap<String, Vec<Bucket>>) -> String {
+    let buckets: usize = attributes.values().map(Vec::len).sum();
+    let mut json = Vec::with_capacity(2 + buckets * BUCKET_JSON_BYTES);
+    let mut integers = itoa::Buffer::new();
+    json.push(b'{');
+    for (index, (attribute, buckets)) in attributes.iter().enumerate() {
+        if index > 0 {
+            json.push(b',');
+        }
+        write_json(&mut json, attribute);
+        json.extend_from_slice(b":[");
+        for (index, bucket) in buckets.iter().enumerate() {
+            if index > 0 {
+                json.push(b',');
+            }
+            json.extend_from_slice(br#"{"bucket_timestamp":"#);
+            bucket
+                .bucket_timestamp
+                .write_seconds(&mut json, &mut integers);
+            json.extend_from_slice(br#","average":"#);
+            write_json(&mut json, &bucket.average);
+            json.extend_from_slice(br#","minimum":"#);
+            write_json(&mut json, &bucket.minimum);
+            json.extend_from_slice(br#","maximum":"#);
+            write_json(&mut json, &bucket.maximum);
+            json.extend_from_slice(br#","count":"#);
+            json.extend_from_slice(integers.format(bucket.count).as_bytes());
+            json.push(b'}');
+        }
+        json.push(b']');
+    }
+    json.push(b'}');
+    String::from_utf8(json).expect("JSON written from strings and numbers is UTF-8")
+}
+
+fn write_json(json: &mut Vec<u8>, value: &impl serde::Serialize) {
+    serde_json::to_writer(json, value).expect("strings and finite numbers serialize into a Vec")
 }
 
 /// One attribute's buckets, sorted by time, from the parallel arrays of its row.
@@ -198,11 +246,8 @@ fn buckets(
     }
     let mut buckets = (0..length)
         .map(|index| {
-            let bucket_timestamp = DateTime::from_timestamp_micros(timestamps[index].0)
-                .map(Timestamp::from_datetime)
-                .ok_or("a bucket timestamp out of range")?;
             Ok(Bucket {
-                bucket_timestamp,
+                bucket_timestamp: timestamps[index],
                 average: sums[index].average(counts[index])?,
                 minimum: minimums[index],
                 maximum: maximums[index],
@@ -213,4 +258,40 @@ fn buckets(
         .map_err(sqlx::Error::Decode)?;
     buckets.sort_unstable_by_key(|bucket| bucket.bucket_timestamp);
     Ok(buckets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregates_are_written_as_serde_writes_them() {
+        let bucket = |seconds: i64, average: f64, count: i64| Bucket {
+            bucket_timestamp: EpochMicros(seconds * 1_000_000),
+            average,
+            minimum: -1e300,
+            maximum: 0.1,
+            count,
+        };
+        let attributes = BTreeMap::from([
+            (
+                "humidity".to_owned(),
+                vec![bucket(3_600, 2.5, 2), bucket(7_200, 1e-7, 1)],
+            ),
+            ("say \"hi\"".to_owned(), vec![bucket(0, -0.0, 3)]),
+        ]);
+        // The text the derived Serialize of the buckets wrote before: fields in this
+        // order, numbers in serde's form (bucket starts as floats).
+        let expected = concat!(
+            r#"{"humidity":["#,
+            r#"{"bucket_timestamp":3600.0,"average":2.5,"minimum":-1e+300,"maximum":0.1,"count":2},"#,
+            r#"{"bucket_timestamp":7200.0,"average":1e-7,"minimum":-1e+300,"maximum":0.1,"count":1}],"#,
+            r#""say \"hi\"":["#,
+            r#"{"bucket_timestamp":0.0,"average":-0.0,"minimum":-1e+300,"maximum":0.1,"count":3}]}"#,
+        );
+        assert_eq!(write_aggregates(&attributes), expected);
+        let parsed: serde_json::Value = serde_json::from_str(expected).unwrap();
+        assert_eq!(parsed["say \"hi\""][0]["count"], 3);
+        assert_eq!(write_aggregates(&BTreeMap::new()), "{}");
+    }
 }

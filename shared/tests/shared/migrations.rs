@@ -287,9 +287,9 @@ async fn rebuilding_the_summaries_gives_what_the_trigger_kept(pool: PgPool) {
     assert_eq!(summaries(&pool).await, kept);
 }
 
-/// The reads of the daily rollup (aggregates of whole days) and of the 4-hour counts
-/// (the network overview) find all they need in the tables' keys, so PostgreSQL can
-/// answer them from the index alone instead of a heap page a row.
+/// The reads of the rollups (aggregates of whole days and of hours) and of the 4-hour
+/// counts (the network overview) find all they need in the tables' keys, so PostgreSQL
+/// can answer them from the index alone instead of a heap page a row.
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn rollup_reads_can_be_answered_from_the_keys_alone(pool: PgPool) {
     let mut connection = pool.acquire().await.unwrap();
@@ -306,6 +306,14 @@ async fn rollup_reads_can_be_answered_from_the_keys_alone(pool: PgPool) {
              FROM measurement_day
              WHERE sensor_identifier = gen_random_uuid()
                  AND bucket_timestamp >= now() - interval '1 year' AND bucket_timestamp < now()",
+        ),
+        (
+            "measurement_hour",
+            "EXPLAIN (FORMAT JSON)
+             SELECT attribute, bucket_timestamp, sum, minimum, maximum, count
+             FROM measurement_hour
+             WHERE sensor_identifier = gen_random_uuid()
+                 AND bucket_timestamp >= now() - interval '28 days' AND bucket_timestamp < now()",
         ),
         (
             "measurement_count",
