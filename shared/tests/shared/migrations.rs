@@ -298,23 +298,27 @@ async fn rollup_reads_can_be_answered_from_the_keys_alone(pool: PgPool) {
         .execute(&mut *connection)
         .await
         .unwrap();
+    // An aggregate's read of rollup $table over the last $span.
+    macro_rules! rollup_read {
+        ($table:literal, $span:literal) => {
+            (
+                $table,
+                concat!(
+                    "EXPLAIN (FORMAT JSON)
+                     SELECT attribute, bucket_timestamp, sum, minimum, maximum, count
+                     FROM ",
+                    $table,
+                    " WHERE sensor_identifier = gen_random_uuid()
+                         AND bucket_timestamp >= now() - interval '",
+                    $span,
+                    "' AND bucket_timestamp < now()"
+                ),
+            )
+        };
+    }
     for (table, query) in [
-        (
-            "measurement_day",
-            "EXPLAIN (FORMAT JSON)
-             SELECT attribute, bucket_timestamp, sum, minimum, maximum, count
-             FROM measurement_day
-             WHERE sensor_identifier = gen_random_uuid()
-                 AND bucket_timestamp >= now() - interval '1 year' AND bucket_timestamp < now()",
-        ),
-        (
-            "measurement_hour",
-            "EXPLAIN (FORMAT JSON)
-             SELECT attribute, bucket_timestamp, sum, minimum, maximum, count
-             FROM measurement_hour
-             WHERE sensor_identifier = gen_random_uuid()
-                 AND bucket_timestamp >= now() - interval '28 days' AND bucket_timestamp < now()",
-        ),
+        rollup_read!("measurement_day", "1 year"),
+        rollup_read!("measurement_hour", "28 days"),
         (
             "measurement_count",
             "EXPLAIN (FORMAT JSON)
