@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sensorium_functions::cloud::SqsQueue;
+use sensorium_functions::jobs::migrate;
 use sensorium_harness::bridge::{self, Destination};
 use sensorium_harness::mqtt::MqttOptions;
 use sensorium_harness::queues::{self, TopicQueues};
@@ -59,15 +60,13 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         Some("migrate") => {
-            // Without the routes' statement timeout (8 s): on a large database a
-            // migration that rebuilds a key runs for minutes, and here nothing waits
-            // for it. (The cloud's migrate function has its role's timeout.)
+            // Without the routes' statement timeout: on a large database a migration
+            // that rebuilds a key runs for minutes, and here nothing waits for it.
+            // (The cloud's migrate function has its role's timeout.)
             let options = PgConnectOptions::from_str(&settings::database_url()?)?;
-            database::MIGRATOR
-                .run(&database::connect_with(options, 1))
+            migrate::run(&database::connect_with(options, 1))
                 .await
                 .context("applying the migrations")?;
-            tracing::info!("migrations applied");
             return Ok(());
         }
         _ => {}

@@ -12,9 +12,10 @@ use sqlx::error::BoxDynError;
 use crate::aggregation::AggregationRange;
 use crate::arrays::{EpochMicros, Floats, Integers, Moments, Sums};
 use crate::domain::Identifier;
+use crate::queries::write_json;
 
 /// The statistics of one attribute over one bucket.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 struct Bucket {
     bucket_timestamp: EpochMicros,
     average: f64,
@@ -226,10 +227,6 @@ fn write_aggregates(attributes: &BTreeMap<String, Vec<Bucket>>) -> String {
     String::from_utf8(json).expect("JSON written from strings and numbers is UTF-8")
 }
 
-fn write_json(json: &mut Vec<u8>, value: &impl serde::Serialize) {
-    serde_json::to_writer(json, value).expect("strings and finite numbers serialize into a Vec")
-}
-
 /// One attribute's buckets, sorted by time, from the parallel arrays of its row.
 fn buckets(
     Moments(timestamps): Moments,
@@ -289,8 +286,9 @@ mod tests {
             r#""say \"hi\"":["#,
             r#"{"bucket_timestamp":0.0,"average":-0.0,"minimum":-1e+300,"maximum":0.1,"count":3}]}"#,
         );
-        assert_eq!(write_aggregates(&attributes), expected);
-        let parsed: serde_json::Value = serde_json::from_str(expected).unwrap();
+        let written = write_aggregates(&attributes);
+        assert_eq!(written, expected);
+        let parsed: serde_json::Value = serde_json::from_str(&written).unwrap();
         assert_eq!(parsed["say \"hi\""][0]["count"], 3);
         assert_eq!(write_aggregates(&BTreeMap::new()), "{}");
     }

@@ -9,7 +9,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 use crate::domain::{Attribute, Identifier, Revision, Timestamp};
 use crate::limits::PAGE_SIZE;
 use crate::pages::{Direction, PageRequest, ascending};
-use crate::queries::{Duplicates, insert_skipping_stored};
+use crate::queries::{Duplicates, insert_skipping_stored, write_json};
 
 /// One measurement as received, validated, ready to store.
 #[derive(Debug, Clone, PartialEq)]
@@ -317,10 +317,6 @@ struct PageRow {
     creation_timestamp: Timestamp,
     /// Orders measurements of one timestamp.
     fingerprint: i64,
-}
-
-fn write_json(json: &mut Vec<u8>, value: &impl serde::Serialize) {
-    serde_json::to_writer(json, value).expect("numbers and null serialize into a Vec");
 }
 
 #[cfg(test)]

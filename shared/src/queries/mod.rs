@@ -20,6 +20,13 @@ pub mod sensors;
 pub mod sessions;
 pub mod users;
 
+/// Writes `value` as JSON onto an answer being written by hand (the pages, the
+/// aggregates, the network overview): strings, identifiers, finite numbers and null,
+/// which serialize into a `Vec` without fail.
+pub(crate) fn write_json(json: &mut Vec<u8>, value: &impl serde::Serialize) {
+    serde_json::to_writer(json, value).expect("strings and finite numbers serialize into a Vec");
+}
+
 /// What a batch insert does with a row whose key is stored already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Duplicates {

@@ -6,6 +6,7 @@ use sqlx::PgExecutor;
 use crate::arrays::{EpochMicros, Integers, Moments};
 use crate::domain::{Identifier, NetworkName, SensorName};
 use crate::limits::{AGGREGATION_WINDOW_DAYS, BUCKET_SECONDS};
+use crate::queries::write_json;
 
 /// Stores a new network; a taken name fails with a unique violation.
 pub async fn create_network(
@@ -228,10 +229,6 @@ fn write_sensor_activity(
         json.extend_from_slice(integers.format(*count).as_bytes());
     }
     json.extend_from_slice(b"]}");
-}
-
-fn write_json(json: &mut Vec<u8>, value: &impl serde::Serialize) {
-    serde_json::to_writer(json, value).expect("identifiers and names serialize into a Vec");
 }
 
 #[cfg(test)]
