@@ -1,6 +1,7 @@
-//! `harness [serve | bridge | migrate | seed | create-queues | redrive]`: runs the local
-//! harness (the default); runs only the bridge, to the topic queues; applies the
-//! migrations to `DATABASE_URL`; loads example data into an empty database (only one
+//! `harness [serve | bridge | migrate | maintain | seed | create-queues | redrive]`: runs
+//! the local harness (the default); runs only the bridge, to the topic queues; applies
+//! the migrations to `DATABASE_URL`; runs the measurement partitions' upkeep once (what
+//! `serve` runs hourly and the cloud's retain-logs function daily); loads example data into an empty database (only one
 //! `./scripts/develop` started itself: see [`SEED_GUARD`]); creates
 //! the topic queues and their dead-letter queues (on an SQS emulator, say); or moves
 //! the dead-letter queues' messages back to the topic queues.
@@ -10,14 +11,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sensorium_functions::cloud::SqsQueue;
-use sensorium_functions::jobs::migrate;
+use sensorium_functions::jobs::{migrate, retain_measurements};
 use sensorium_harness::bridge::{self, Destination};
 use sensorium_harness::mqtt::MqttOptions;
 use sensorium_harness::queues::{self, TopicQueues};
+use sensorium_shared::database::Role;
 use sensorium_shared::{database, settings, telemetry};
 use sqlx::postgres::PgConnectOptions;
 
-const USAGE: &str = "usage: harness [serve | bridge | migrate | seed --private-database | create-queues [PREFIX] | redrive]";
+const USAGE: &str = "usage: harness [serve | bridge | migrate | maintain | seed --private-database | create-queues [PREFIX] | redrive]";
 
 /// What `seed` must be given: the example account's password is published (it is
 /// printed, and in the code), so it may only go into a private database that
@@ -67,6 +69,18 @@ async fn main() -> anyhow::Result<()> {
             migrate::run(&database::connect_with(options, 1))
                 .await
                 .context("applying the migrations")?;
+            return Ok(());
+        }
+        Some("maintain") => {
+            let options = PgConnectOptions::from_str(&settings::database_url()?)?;
+            let pool = database::connect_as(options, 1, Role::Maintenance);
+            let upkeep = retain_measurements::run(&pool, settings::measurement_retention()?)
+                .await
+                .context("the measurement partitions' upkeep")?;
+            println!(
+                "partitions created {}, compacted {}, dropped {}",
+                upkeep.created, upkeep.compacted, upkeep.dropped
+            );
             return Ok(());
         }
         _ => {}

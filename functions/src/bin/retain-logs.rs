@@ -11,11 +11,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let measurement_retention = lambda::init(settings::measurement_retention()).await?;
     lambda::serve_job(Role::Maintenance, |pool| async move {
         let deleted = retain_logs::run(&pool).await?;
-        let (created, dropped) = retain_measurements::run(&pool, measurement_retention).await?;
+        let upkeep = retain_measurements::run(&pool, measurement_retention).await?;
         Ok::<_, sqlx::Error>(serde_json::json!({
             "deleted": deleted,
-            "partitions_created": created,
-            "partitions_dropped": dropped,
+            "partitions_created": upkeep.created,
+            "partitions_compacted": upkeep.compacted,
+            "partitions_dropped": upkeep.dropped,
         }))
     })
     .await

@@ -1,15 +1,15 @@
 //! The measurement retention job: creates the coming months' partitions, and drops whole
 //! months (with their hourly and daily rollups and 4-hour counts) only when a retention
-//! is set.
+//! is set; and compacts the keys of closed months.
 
 use std::collections::BTreeMap;
 
-use chrono::{Datelike, TimeDelta, Utc};
-use sensorium_functions::jobs::retain_measurements;
+use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveTime, TimeDelta, Utc};
+use sensorium_functions::jobs::retain_measurements::{self, CLOSED_AFTER, Upkeep};
 use sensorium_shared::domain::{Attribute, Identifier, Timestamp};
 use sensorium_shared::queries::measurements::{NewMeasurement, create_measurements};
 use sensorium_shared::testing::create_sensor;
-use sqlx::PgPool;
+use sqlx::{AssertSqlSafe, PgPool};
 
 const DAY: i64 = 86_400;
 
@@ -47,6 +47,13 @@ async fn stored_values(pool: &PgPool) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     )
 }
 
+/// When the month of partition `measurement_YYYY_MM` ends.
+fn month_end(partition: &str) -> DateTime<Utc> {
+    let (year, month) = partition["measurement_".len()..].split_once('_').unwrap();
+    let first = NaiveDate::from_ymd_opt(year.parse().unwrap(), month.parse().unwrap(), 1).unwrap();
+    (first + Months::new(1)).and_time(NaiveTime::MIN).and_utc()
+}
+
 fn partition_of(days_ago: i64) -> String {
     let moment = Utc::now() - TimeDelta::days(days_ago);
     format!("measurement_{:04}_{:02}", moment.year(), moment.month())
@@ -58,15 +65,18 @@ async fn without_a_retention_partitions_are_created_ahead_and_nothing_is_dropped
     let old = [400, 200, 0];
     let rows: Vec<_> = old.iter().map(|days| measurement(sensor, *days)).collect();
     create_measurements(&pool, &rows).await.unwrap();
-    let (created, dropped) = retain_measurements::run(&pool, None).await.unwrap();
-    assert_eq!(dropped, 0);
+    let upkeep = retain_measurements::run(&pool, None).await.unwrap();
+    assert_eq!(upkeep.dropped, 0);
     // The migration made the current month and three ahead: at most one more now.
-    assert!(created <= 1, "{created}");
+    assert!(upkeep.created <= 1, "{upkeep:?}");
     let names = partitions(&pool).await;
     assert!(names.contains(&partition_of(-90)), "{names:?}");
     assert_eq!(stored_values(&pool).await.0, [0.0, 200.0, 400.0]);
     // Running again creates nothing.
-    assert_eq!(retain_measurements::run(&pool, None).await.unwrap(), (0, 0));
+    assert_eq!(
+        retain_measurements::run(&pool, None).await.unwrap(),
+        Upkeep::default()
+    );
 }
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
@@ -102,9 +112,10 @@ async fn a_retention_drops_the_months_wholly_before_it_with_their_rollups(pool: 
     stray.value = BTreeMap::from([(Attribute::parse("a").unwrap(), 9999.0)]);
     create_measurements(&pool, &[stray]).await.unwrap();
 
-    let (_, dropped) = retain_measurements::run(&pool, Some(TimeDelta::days(100)))
+    let dropped = retain_measurements::run(&pool, Some(TimeDelta::days(100)))
         .await
-        .unwrap();
+        .unwrap()
+        .dropped;
     // Every month from 400 days ago through the one before the month 100 days ago.
     assert!(dropped >= 9, "{dropped}");
     let names = partitions(&pool).await;
@@ -125,4 +136,176 @@ async fn a_retention_drops_the_months_wholly_before_it_with_their_rollups(pool: 
             .await
             .unwrap();
     assert_eq!(counts, 3);
+}
+
+/// Inserts `steps` measurements of each of `sensors` into the month of `days_ago`, a
+/// minute apart, every sensor's in turn as ingest writes them; then updates the
+/// partition's statistics, from which the job reads its rows.
+async fn insert_interleaved(pool: &PgPool, sensors: &[Identifier], days_ago: i64, steps: i64) {
+    let identifiers: Vec<_> = sensors.iter().map(|sensor| sensor.as_uuid()).collect();
+    sqlx::query(
+        "INSERT INTO measurement (sensor_identifier, creation_timestamp, receipt_timestamp,
+             fingerprint, revision, position, value)
+         SELECT sensor, date_trunc('month', now() - make_interval(days => $2))
+                 + make_interval(mins => step::integer, secs => random()),
+             now(), (random() * 1e15)::bigint, NULL, 0, '{\"a\": 1}'
+         FROM generate_series(1, $3) AS step, unnest($1::uuid[]) AS sensor
+         ORDER BY step, sensor",
+    )
+    .bind(&identifiers)
+    .bind(days_ago as i32)
+    .bind(steps)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::raw_sql(AssertSqlSafe(format!("ANALYZE {}", partition_of(days_ago))))
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// The size of `partition`'s primary key in bytes, and its storage parameters.
+async fn key_of(pool: &PgPool, partition: &str) -> (i64, Option<Vec<String>>) {
+    sqlx::query_as(
+        "SELECT pg_relation_size(key.oid), key.reloptions::text[]
+         FROM pg_index JOIN pg_class AS key ON key.oid = pg_index.indexrelid
+         WHERE pg_index.indrelid = $1::regclass AND pg_index.indisprimary AND pg_index.indisvalid",
+    )
+    .bind(partition)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+async fn compacted_partitions(pool: &PgPool) -> Vec<(String, i64)> {
+    sqlx::query_as("SELECT partition_name, row_count FROM measurement_compaction ORDER BY 1")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+async fn count_rows(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM measurement")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn closed_months_keys_are_packed_once_and_again_when_they_grow(pool: PgPool) {
+    let mut sensors = Vec::new();
+    for _ in 0..20 {
+        sensors.push(create_sensor(&pool).await);
+    }
+    sqlx::query("SELECT create_measurement_partitions(now() - interval '100 days', now())")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // A closed month, and the current one, which stays open.
+    insert_interleaved(&pool, &sensors, 60, 500).await;
+    insert_interleaved(&pool, &sensors, 0, 10).await;
+    // A measurement stored before the compaction, delivered again after it.
+    let redelivered = measurement(sensors[0], 60);
+    create_measurements(&pool, std::slice::from_ref(&redelivered))
+        .await
+        .unwrap();
+    let closed = partition_of(60);
+    let (size_before, options_before) = key_of(&pool, &closed).await;
+    assert_eq!(options_before, None);
+    let rows = count_rows(&pool).await;
+
+    let upkeep = retain_measurements::run(&pool, None).await.unwrap();
+    assert!(upkeep.compacted >= 1, "{upkeep:?}");
+    let compacted = compacted_partitions(&pool).await;
+    assert!(
+        compacted
+            .iter()
+            .any(|(name, rows)| *name == closed && *rows >= 9_000),
+        "{compacted:?}"
+    );
+    // Only months that ended CLOSED_AFTER ago or earlier.
+    assert!(
+        compacted
+            .iter()
+            .all(|(name, _)| month_end(name) <= Utc::now() - CLOSED_AFTER),
+        "{compacted:?}"
+    );
+    let (size_after, options_after) = key_of(&pool, &closed).await;
+    assert_eq!(options_after, Some(vec!["fillfactor=100".to_owned()]));
+    assert!(
+        size_after * 4 < size_before * 3,
+        "the key took {size_before} bytes before and {size_after} after"
+    );
+    // The rebuilt key is the partition's key: the rows are all there, and a duplicate
+    // delivered again is still stored once.
+    assert_eq!(count_rows(&pool).await, rows);
+    create_measurements(&pool, &[redelivered]).await.unwrap();
+    assert_eq!(count_rows(&pool).await, rows);
+
+    // Nothing to do until a month grows by more than a quarter: by a fifth (2,000
+    // rows), nothing; by a further 8,000, its key is compacted again.
+    let mut compacted_by_runs = Vec::new();
+    for steps in [0, 100, 400] {
+        insert_interleaved(&pool, &sensors, 60, steps).await;
+        let upkeep = retain_measurements::run(&pool, None).await.unwrap();
+        compacted_by_runs.push(upkeep.compacted);
+    }
+    assert_eq!(compacted_by_runs, [0, 0, 1]);
+    let rows_recorded = compacted_partitions(&pool)
+        .await
+        .into_iter()
+        .find(|(name, _)| *name == closed)
+        .map(|(_, rows)| rows);
+    assert!(rows_recorded >= Some(18_000), "{rows_recorded:?}");
+
+    // Retention forgets the compaction of a month it drops.
+    retain_measurements::run(&pool, Some(TimeDelta::days(1)))
+        .await
+        .unwrap();
+    assert!(
+        compacted_partitions(&pool)
+            .await
+            .iter()
+            .all(|(name, _)| *name != closed)
+    );
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn a_compaction_that_did_not_finish_is_cleaned_up_and_done_again(pool: PgPool) {
+    let sensors = [create_sensor(&pool).await, create_sensor(&pool).await];
+    sqlx::query("SELECT create_measurement_partitions(now() - interval '100 days', now())")
+        .execute(&pool)
+        .await
+        .unwrap();
+    insert_interleaved(&pool, &sensors, 60, 100).await;
+    let closed = partition_of(60);
+    retain_measurements::run(&pool, None).await.unwrap();
+    // What an interrupted REINDEX CONCURRENTLY leaves: an invalid index beside the key
+    // (here one whose build failed on duplicates).
+    let leftover = format!("{closed}_pkey_ccnew");
+    let failed = sqlx::raw_sql(AssertSqlSafe(format!(
+        "CREATE UNIQUE INDEX CONCURRENTLY {leftover} ON {closed} (sensor_identifier)"
+    )))
+    .execute(&pool)
+    .await;
+    assert!(failed.is_err());
+    let invalid_indexes = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT indexrelid::regclass::text FROM pg_index
+             WHERE indrelid = $1::regclass AND NOT indisvalid",
+        )
+        .bind(&closed)
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(invalid_indexes().await, [leftover]);
+
+    let upkeep = retain_measurements::run(&pool, None).await.unwrap();
+    assert_eq!(upkeep.compacted, 1, "{upkeep:?}");
+    assert_eq!(invalid_indexes().await, Vec::<String>::new());
+    assert_eq!(
+        key_of(&pool, &closed).await.1,
+        Some(vec!["fillfactor=100".to_owned()])
+    );
 }
