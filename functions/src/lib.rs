@@ -6,6 +6,7 @@ pub mod access_cache;
 pub mod auth;
 pub mod cloud;
 pub mod coalesce;
+pub mod count_days_cache;
 pub mod error;
 pub mod extract;
 pub mod jobs;

@@ -15,6 +15,7 @@ use sqlx::PgPool;
 
 use crate::access_cache::{ACCESS_CACHE_TIME_TO_LIVE, AccessCache};
 use crate::coalesce::Coalescer;
+use crate::count_days_cache::{COUNT_DAYS_TIME_TO_LIVE, CountDaysCache};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -25,6 +26,8 @@ pub struct AppState {
     pub outbox: Arc<dyn OutboxTrigger>,
     /// Recent decisions of `crate::auth` that let requests through.
     pub access_cache: Arc<AccessCache>,
+    /// Where sensors' pages without a cursor start looking, read lately.
+    pub count_days: Arc<CountDaysCache>,
     /// Issues and revokes sensors' broker credentials; [`NoCredentials`] unless set.
     pub credentials: Arc<dyn CredentialsProvider>,
     /// How long the access tokens issued here work; 30 days unless set.
@@ -52,6 +55,7 @@ impl AppState {
             start_timestamp: Utc::now(),
             outbox,
             access_cache: Arc::new(AccessCache::new(ACCESS_CACHE_TIME_TO_LIVE)),
+            count_days: Arc::new(CountDaysCache::new(COUNT_DAYS_TIME_TO_LIVE)),
             credentials: Arc::new(NoCredentials),
             token_lifetime: TimeDelta::days(DEFAULT_TOKEN_LIFETIME_DAYS),
             network_activity,

@@ -8,7 +8,8 @@ use axum::routing::get;
 use sensorium_shared::aggregation::AggregationRange;
 use sensorium_shared::domain::Timestamp;
 use sensorium_shared::pages::{Direction, PageRequest};
-use sensorium_shared::queries::{aggregates, measurements};
+use sensorium_shared::queries::aggregates;
+use sensorium_shared::queries::measurements::{self, CountDays};
 use serde::Deserialize;
 
 use crate::AppState;
@@ -77,11 +78,20 @@ pub async fn read_measurements(
         direction: query.direction.unwrap_or_default(),
         cursor: query.creation_timestamp,
     };
-    let page = measurements::read_measurement_page(
-        &mut authorized.connection,
-        path.sensor_identifier,
-        page,
-    )
-    .await?;
+    let sensor = path.sensor_identifier;
+    // Only a page without a cursor needs them.
+    let count_days = match (page.cursor, state.count_days.get(sensor)) {
+        (Some(_), _) => CountDays::default(),
+        (None, Some(count_days)) => count_days,
+        (None, None) => {
+            let count_days =
+                measurements::read_count_days(&mut authorized.connection, sensor).await?;
+            state.count_days.insert(sensor, count_days);
+            count_days
+        }
+    };
+    let page =
+        measurements::read_measurement_page(&mut authorized.connection, sensor, page, count_days)
+            .await?;
     Ok(JsonText::from(page).into_response())
 }

@@ -140,8 +140,10 @@ const PAGE_WINDOW: TimeDelta = TimeDelta::days(31);
 /// several times what a scan of one does, so the page is first read within
 /// [`PAGE_WINDOW`] of its bound, and only when that holds less than a page, from every
 /// partition: a window that holds a page holds the page the whole range would give.
-/// Without a cursor the window starts at the sensor's first (or last) day of counts
-/// instead of the bound; that is only a guess (any window gives the right page).
+/// Without a cursor the window starts at `count_days`' first (or after its last) day
+/// instead of the bound. That is only a guess, so `count_days` may be out of date (a
+/// copy kept for a while, see [`read_count_days`]): a window is bounded on one side
+/// only, its far end, and any window gives the right page.
 ///
 /// The rows are written straight into the answer: each value is copied as the json
 /// text PostgreSQL checked when it was stored, instead of being parsed and serialized
@@ -150,10 +152,11 @@ pub async fn read_measurement_page(
     connection: &mut PgConnection,
     sensor_identifier: Identifier,
     page: PageRequest<Timestamp>,
+    count_days: CountDays,
 ) -> Result<String, sqlx::Error> {
     let start = match page.cursor {
         Some(cursor) => Some(cursor.as_datetime()),
-        None => first_bucket(&mut *connection, sensor_identifier, page.direction).await?,
+        None => count_days.page_start(page.direction),
     };
     let mut rows = Vec::new();
     if let Some(start) = start {
@@ -185,25 +188,39 @@ pub async fn read_measurement_page(
     String::from_utf8(json).map_err(|error| sqlx::Error::Decode(error.into()))
 }
 
-/// The start of the sensor's first day of 4-hour counts (`next`) or the end of its
-/// last (`previous`), where a page without a cursor starts looking; none without
-/// counts.
-async fn first_bucket(
+/// The first and the last day (UTC) of a sensor's 4-hour counts, where its pages
+/// without a cursor start looking; none without counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CountDays {
+    pub first: Option<DateTime<Utc>>,
+    pub last: Option<DateTime<Utc>>,
+}
+
+impl CountDays {
+    /// The start of the first day (`next`) or the end of the last (`previous`).
+    fn page_start(self, direction: Direction) -> Option<DateTime<Utc>> {
+        match direction {
+            Direction::Next => self.first,
+            Direction::Previous => self.last.map(|last| last + TimeDelta::days(1)),
+        }
+    }
+}
+
+/// The sensor's [`CountDays`]. They change only when a day gets its first measurement
+/// of the sensor, or a month is dropped, and pages only take them as a guess, so a
+/// caller may keep them for a while and spare a page this query.
+pub async fn read_count_days(
     connection: &mut PgConnection,
     sensor_identifier: Identifier,
-    direction: Direction,
-) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    let days = sqlx::query!(
+) -> Result<CountDays, sqlx::Error> {
+    sqlx::query_as!(
+        CountDays,
         "SELECT min(day_timestamp) AS first, max(day_timestamp) AS last
          FROM measurement_count WHERE sensor_identifier = $1",
         sensor_identifier.as_uuid(),
     )
     .fetch_one(connection)
-    .await?;
-    Ok(match direction {
-        Direction::Next => days.first,
-        Direction::Previous => days.last.map(|last| last + TimeDelta::days(1)),
-    })
+    .await
 }
 
 /// The rows of the page between its bound and `end` (excluded), ascending: the first

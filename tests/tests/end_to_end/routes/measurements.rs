@@ -137,11 +137,13 @@ async fn pages_reach_past_a_month_and_need_no_counts_to_start(pool: PgPool) {
     assert_eq!(backwards.concat(), as_keys(&expected));
 
     // The 4-hour counts only say where a page without a cursor starts looking: wrong
-    // or missing, the page is the same.
+    // or missing, the page is the same. (Another instance, which has not read them
+    // yet: see count_days_cache.)
     sqlx::query("DELETE FROM measurement_count")
         .execute(&pool)
         .await
         .unwrap();
+    let app = TestApp::spawn(pool.clone()).await;
     let first = scene.get_ok(&app, "/measurements").await;
     assert_eq!(creation_timestamps(&first), expected[..64]);
     sqlx::query(
@@ -156,10 +158,58 @@ async fn pages_reach_past_a_month_and_need_no_counts_to_start(pool: PgPool) {
     .execute(&pool)
     .await
     .unwrap();
+    let app = TestApp::spawn(pool.clone()).await;
     let first = scene.get_ok(&app, "/measurements").await;
     assert_eq!(creation_timestamps(&first), expected[..64]);
     let last = scene.get_ok(&app, "/measurements?direction=previous").await;
     assert_eq!(creation_timestamps(&last), expected[expected.len() - 64..]);
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn pages_without_a_cursor_are_right_when_the_days_kept_are_out_of_date(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let scene = Scene::create(&app).await;
+    let value = [("temperature", 1.0)];
+    let store = |stamps: Vec<f64>| {
+        let (app, scene) = (&app, &scene);
+        async move {
+            let measurements: Vec<(f64, &[(&str, f64)])> = stamps
+                .iter()
+                .map(|stamp| (*stamp, value.as_slice()))
+                .collect();
+            store_measurements(app, &scene.sensor, &measurements).await;
+        }
+    };
+    let day = 86_400.0;
+    let middle: Vec<f64> = (0..100).map(|index| BASE + index as f64).collect();
+    store(middle.clone()).await;
+    // The instance keeps the sensor's first and last day of counts from these.
+    assert_eq!(
+        creation_timestamps(&scene.get_ok(&app, "/measurements").await),
+        middle[..64]
+    );
+    assert_eq!(
+        creation_timestamps(&scene.get_ok(&app, "/measurements?direction=previous").await),
+        middle[36..]
+    );
+    // Days before and after them, further than a page's window (a month) away: a
+    // sensor's backlog, and what it measured since.
+    let older: Vec<f64> = (0..70)
+        .map(|index| BASE - 80.0 * day + index as f64)
+        .collect();
+    let newer: Vec<f64> = (0..70)
+        .map(|index| BASE + 40.0 * day + index as f64)
+        .collect();
+    store(older.clone()).await;
+    store(newer.clone()).await;
+    assert_eq!(
+        creation_timestamps(&scene.get_ok(&app, "/measurements").await),
+        older[..64]
+    );
+    assert_eq!(
+        creation_timestamps(&scene.get_ok(&app, "/measurements?direction=previous").await),
+        newer[6..]
+    );
 }
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
