@@ -30,6 +30,7 @@ async fn applying_the_migrations_twice_is_a_no_op(pool: PgPool) {
             "log",
             "measurement",
             "measurement_bucket",
+            "measurement_compaction",
             "measurement_count",
             "measurement_day",
             "measurement_hour",
