@@ -9,12 +9,12 @@
 //! instances) share nothing with it, so there the time to live bounds how long a
 //! revoked token still works: see [`ACCESS_CACHE_TIME_TO_LIVE`].
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use sensorium_shared::domain::{Identifier, Timestamp};
+
+use crate::expiring::ExpiringMap;
 
 /// How long a decision is trusted: 5 seconds. The contract says a revoked token "stops
 /// working" and allows no grace, so the bound is as short as keeps the cache worth
@@ -24,35 +24,25 @@ use sensorium_shared::domain::{Identifier, Timestamp};
 /// notice its logout, and far less than API Gateway's authorizer cache (300 s by
 /// default) would allow.
 pub const ACCESS_CACHE_TIME_TO_LIVE: Duration = Duration::from_secs(5);
-/// Most decisions kept; beyond, the expired ones go, and if none has expired, all.
+/// Most decisions kept.
 const CAPACITY: usize = 10_000;
 
 /// The hash of an access token, and the network and sensor it was allowed on (none
 /// for routes that only need a user).
 pub type AccessKey = (Vec<u8>, Option<Identifier>, Option<Identifier>);
 
-pub struct AccessCache {
-    time_to_live: Duration,
-    /// The user each key let through, and until when that may be used.
-    decisions: Mutex<HashMap<AccessKey, (Identifier, Instant)>>,
-}
+/// The user each key let through.
+pub struct AccessCache(ExpiringMap<AccessKey, Identifier>);
 
 impl AccessCache {
     pub fn new(time_to_live: Duration) -> Self {
-        Self {
-            time_to_live,
-            decisions: Mutex::new(HashMap::new()),
-        }
+        Self(ExpiringMap::new(time_to_live, CAPACITY))
     }
 
     /// The user that `key` let through, if that was decided within the time to live
     /// and the token has not expired since.
     pub fn get(&self, key: &AccessKey) -> Option<Identifier> {
-        let decisions = self.lock();
-        decisions
-            .get(key)
-            .filter(|(_, valid_until)| Instant::now() < *valid_until)
-            .map(|(user_identifier, _)| *user_identifier)
+        self.0.get(key)
     }
 
     /// Remembers that `key` let `user_identifier` through, with a token that expires at
@@ -66,27 +56,12 @@ impl AccessCache {
         let Ok(token_lifetime) = (expiration_timestamp.as_datetime() - Utc::now()).to_std() else {
             return;
         };
-        let now = Instant::now();
-        let valid_until = now + self.time_to_live.min(token_lifetime);
-        let mut decisions = self.lock();
-        if decisions.len() >= CAPACITY {
-            decisions.retain(|_, (_, valid_until)| now < *valid_until);
-            if decisions.len() >= CAPACITY {
-                decisions.clear();
-            }
-        }
-        decisions.insert(key, (user_identifier, valid_until));
+        self.0.insert_for(key, user_identifier, token_lifetime);
     }
 
     /// Forgets every decision taken for the token of `token_hash` (it was revoked).
     pub fn remove_token(&self, token_hash: &[u8]) {
-        self.lock().retain(|(hash, _, _), _| hash != token_hash);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<AccessKey, (Identifier, Instant)>> {
-        self.decisions
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+        self.0.retain(|(hash, _, _)| hash != token_hash);
     }
 }
 
@@ -160,15 +135,5 @@ mod tests {
             assert_eq!(cache.get(key), None);
         }
         assert!(cache.get(&(other, network, None)).is_some());
-    }
-
-    #[test]
-    fn a_full_cache_makes_room() {
-        let cache = AccessCache::new(Duration::from_secs(60));
-        for _ in 0..CAPACITY + 1 {
-            cache.insert(key(), Identifier::new(), expiring_in(3600));
-        }
-        let length = cache.decisions.lock().unwrap().len();
-        assert!((1..=CAPACITY).contains(&length), "{length}");
     }
 }

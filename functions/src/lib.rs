@@ -8,6 +8,7 @@ pub mod cloud;
 pub mod coalesce;
 pub mod count_days_cache;
 pub mod error;
+pub mod expiring;
 pub mod extract;
 pub mod jobs;
 pub mod lambda;

@@ -15,7 +15,7 @@ use sqlx::PgPool;
 
 use crate::access_cache::{ACCESS_CACHE_TIME_TO_LIVE, AccessCache};
 use crate::coalesce::Coalescer;
-use crate::count_days_cache::{COUNT_DAYS_TIME_TO_LIVE, CountDaysCache};
+use crate::count_days_cache::CountDaysCache;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -55,7 +55,7 @@ impl AppState {
             start_timestamp: Utc::now(),
             outbox,
             access_cache: Arc::new(AccessCache::new(ACCESS_CACHE_TIME_TO_LIVE)),
-            count_days: Arc::new(CountDaysCache::new(COUNT_DAYS_TIME_TO_LIVE)),
+            count_days: Arc::new(CountDaysCache::new()),
             credentials: Arc::new(NoCredentials),
             token_lifetime: TimeDelta::days(DEFAULT_TOKEN_LIFETIME_DAYS),
             network_activity,

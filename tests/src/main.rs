@@ -1,10 +1,10 @@
 //! `harness [serve | bridge | migrate | maintain | seed | create-queues | redrive]`: runs
 //! the local harness (the default); runs only the bridge, to the topic queues; applies
 //! the migrations to `DATABASE_URL`; runs the measurement partitions' upkeep once (what
-//! `serve` runs hourly and the cloud's retain-logs function daily); loads example data into an empty database (only one
-//! `./scripts/develop` started itself: see [`SEED_GUARD`]); creates
-//! the topic queues and their dead-letter queues (on an SQS emulator, say); or moves
-//! the dead-letter queues' messages back to the topic queues.
+//! `serve` runs hourly and the cloud's retain-logs function daily); loads example data
+//! into an empty database (only one `./scripts/develop` started itself: see
+//! [`SEED_GUARD`]); creates the topic queues and their dead-letter queues (on an SQS
+//! emulator, say); or moves the dead-letter queues' messages back to the topic queues.
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -49,22 +49,19 @@ pub async fn run(pool: &PgPool, retention: Option<TimeDelta>) -> Result<Upkeep, 
     };
     let to_compact = partitions_to_compact(pool, now - CLOSED_AFTER).await?;
     let mut compacted = 0;
-    if !to_compact.is_empty() {
-        let mut connection = pool.acquire().await?;
-        for partition in &to_compact {
-            if began.elapsed() > COMPACTION_BUDGET {
-                break;
-            }
-            let started = Instant::now();
-            compact_partition(&mut connection, partition).await?;
-            tracing::info!(
-                partition = partition.name,
-                rows = partition.row_count,
-                seconds = started.elapsed().as_secs_f64(),
-                "measurement partition's key compacted"
-            );
-            compacted += 1;
+    for partition in &to_compact {
+        if began.elapsed() > COMPACTION_BUDGET {
+            break;
         }
+        let started = Instant::now();
+        compact_partition(pool, partition).await?;
+        tracing::info!(
+            partition = partition.name,
+            rows = partition.row_count,
+            seconds = started.elapsed().as_secs_f64(),
+            "measurement partition's key compacted"
+        );
+        compacted += 1;
     }
     tracing::info!(
         created,

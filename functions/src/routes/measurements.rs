@@ -80,14 +80,13 @@ pub async fn read_measurements(
     };
     let sensor = path.sensor_identifier;
     // Only a page without a cursor needs them.
-    let count_days = match (page.cursor, state.count_days.get(sensor)) {
-        (Some(_), _) => CountDays::default(),
-        (None, Some(count_days)) => count_days,
-        (None, None) => {
-            let count_days =
-                measurements::read_count_days(&mut authorized.connection, sensor).await?;
-            state.count_days.insert(sensor, count_days);
-            count_days
+    let count_days = match page.cursor {
+        Some(_) => CountDays::default(),
+        None => {
+            state
+                .count_days
+                .get_or_read(&mut authorized.connection, sensor)
+                .await?
         }
     };
     let page =

@@ -3,7 +3,7 @@
 //! measurement retention.
 
 use chrono::{DateTime, Utc};
-use sqlx::{AssertSqlSafe, PgConnection, PgExecutor};
+use sqlx::{AssertSqlSafe, PgExecutor, PgPool};
 
 /// Creates the partitions of the UTC months from the one holding `first` to the one
 /// holding `last` that do not exist yet; returns how many it created.
@@ -64,16 +64,19 @@ pub async fn partitions_to_compact(
         SELECT
             child.relname::text AS "name!",
             key.oid::regclass::text AS "key!",
-            array(
-                SELECT invalid.indexrelid::regclass::text FROM pg_index AS invalid
-                WHERE invalid.indrelid = child.oid AND NOT invalid.indisvalid
-                ORDER BY 1
-            ) AS "invalid_indexes!",
+            invalid.indexes AS "invalid_indexes!",
             greatest(child.reltuples, 0)::bigint AS "row_count!"
         FROM pg_inherits
         JOIN pg_class AS child ON child.oid = pg_inherits.inhrelid
         JOIN pg_index ON pg_index.indrelid = child.oid AND pg_index.indisprimary
         JOIN pg_class AS key ON key.oid = pg_index.indexrelid
+        CROSS JOIN LATERAL (
+            SELECT array(
+                SELECT indexrelid::regclass::text FROM pg_index
+                WHERE indrelid = child.oid AND NOT indisvalid
+                ORDER BY 1
+            ) AS indexes
+        ) AS invalid
         LEFT JOIN measurement_compaction AS compaction ON compaction.partition_name = child.relname
         WHERE pg_inherits.inhparent = 'measurement'::regclass
             AND child.relname ~ '^measurement_[0-9]{4}_[0-9]{2}$'
@@ -82,10 +85,7 @@ pub async fn partitions_to_compact(
             AND (
                 compaction.row_count IS NULL
                 OR child.reltuples > compaction.row_count * 1.25
-                OR EXISTS (
-                    SELECT FROM pg_index AS invalid
-                    WHERE invalid.indrelid = child.oid AND NOT invalid.indisvalid
-                )
+                OR cardinality(invalid.indexes) > 0
             )
         ORDER BY child.relname
         "#,
@@ -99,14 +99,14 @@ pub async fn partitions_to_compact(
 /// INDEX CONCURRENTLY`, which cannot run in a transaction), after dropping the invalid
 /// indexes an interrupted compaction left; then records it as compacted.
 pub async fn compact_partition(
-    connection: &mut PgConnection,
+    pool: &PgPool,
     partition: &PartitionToCompact,
 ) -> Result<(), sqlx::Error> {
     // The names come from PostgreSQL's catalog, quoted by regclass.
     for index in &partition.invalid_indexes {
         let statement = format!("DROP INDEX CONCURRENTLY IF EXISTS {index}");
         sqlx::raw_sql(AssertSqlSafe(statement))
-            .execute(&mut *connection)
+            .execute(pool)
             .await?;
     }
     // A closed month receives few rows: its leaves are packed full. The setting stays
@@ -117,7 +117,7 @@ pub async fn compact_partition(
         format!("REINDEX INDEX CONCURRENTLY {key}"),
     ] {
         sqlx::raw_sql(AssertSqlSafe(statement))
-            .execute(&mut *connection)
+            .execute(pool)
             .await?;
     }
     sqlx::query!(
@@ -128,7 +128,7 @@ pub async fn compact_partition(
         partition.name,
         partition.row_count,
     )
-    .execute(connection)
+    .execute(pool)
     .await?;
     Ok(())
 }

@@ -115,12 +115,7 @@ async fn pages_reach_past_a_month_and_need_no_counts_to_start(pool: PgPool) {
     let dense_start = BASE + 70.0 * 20.0 * 86_400.0;
     let dense = (0..70).map(|index| dense_start + index as f64);
     let expected: Vec<f64> = sparse.chain(dense).collect();
-    let value = [("temperature", 1.0)];
-    let measurements: Vec<(f64, &[(&str, f64)])> = expected
-        .iter()
-        .map(|timestamp| (*timestamp, value.as_slice()))
-        .collect();
-    store_measurements(&app, &scene.sensor, &measurements).await;
+    store_at(&app, &scene, &expected).await;
 
     let key: IndexOf = |element| element["creation_timestamp"].to_string();
     let as_keys = |stamps: &[f64]| -> Vec<String> {
@@ -159,38 +154,40 @@ async fn pages_reach_past_a_month_and_need_no_counts_to_start(pool: PgPool) {
     .await
     .unwrap();
     let app = TestApp::spawn(pool.clone()).await;
-    let first = scene.get_ok(&app, "/measurements").await;
-    assert_eq!(creation_timestamps(&first), expected[..64]);
-    let last = scene.get_ok(&app, "/measurements?direction=previous").await;
-    assert_eq!(creation_timestamps(&last), expected[expected.len() - 64..]);
+    let (first, newest) = first_and_newest_pages(&app, &scene).await;
+    assert_eq!(first, expected[..64]);
+    assert_eq!(newest, expected[expected.len() - 64..]);
+}
+
+/// Stores one-attribute measurements created at `stamps`, as ingestion does.
+async fn store_at(app: &TestApp, scene: &Scene, stamps: &[f64]) {
+    let value = [("temperature", 1.0)];
+    let measurements: Vec<(f64, &[(&str, f64)])> = stamps
+        .iter()
+        .map(|stamp| (*stamp, value.as_slice()))
+        .collect();
+    store_measurements(app, &scene.sensor, &measurements).await;
+}
+
+/// The creation timestamps of the pages without a cursor: the first and the newest.
+async fn first_and_newest_pages(app: &TestApp, scene: &Scene) -> (Vec<f64>, Vec<f64>) {
+    let first = scene.get_ok(app, "/measurements").await;
+    let newest = scene.get_ok(app, "/measurements?direction=previous").await;
+    (creation_timestamps(&first), creation_timestamps(&newest))
 }
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn pages_without_a_cursor_are_right_when_the_days_kept_are_out_of_date(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let scene = Scene::create(&app).await;
-    let value = [("temperature", 1.0)];
-    let store = |stamps: Vec<f64>| {
-        let (app, scene) = (&app, &scene);
-        async move {
-            let measurements: Vec<(f64, &[(&str, f64)])> = stamps
-                .iter()
-                .map(|stamp| (*stamp, value.as_slice()))
-                .collect();
-            store_measurements(app, &scene.sensor, &measurements).await;
-        }
-    };
     let day = 86_400.0;
     let middle: Vec<f64> = (0..100).map(|index| BASE + index as f64).collect();
-    store(middle.clone()).await;
+    store_at(&app, &scene, &middle).await;
     // The instance keeps the sensor's first and last day of counts from these.
+    let (first, newest) = first_and_newest_pages(&app, &scene).await;
     assert_eq!(
-        creation_timestamps(&scene.get_ok(&app, "/measurements").await),
-        middle[..64]
-    );
-    assert_eq!(
-        creation_timestamps(&scene.get_ok(&app, "/measurements?direction=previous").await),
-        middle[36..]
+        (first.as_slice(), newest.as_slice()),
+        (&middle[..64], &middle[36..])
     );
     // Days before and after them, further than a page's window (a month) away: a
     // sensor's backlog, and what it measured since.
@@ -200,15 +197,12 @@ async fn pages_without_a_cursor_are_right_when_the_days_kept_are_out_of_date(poo
     let newer: Vec<f64> = (0..70)
         .map(|index| BASE + 40.0 * day + index as f64)
         .collect();
-    store(older.clone()).await;
-    store(newer.clone()).await;
+    store_at(&app, &scene, &older).await;
+    store_at(&app, &scene, &newer).await;
+    let (first, newest) = first_and_newest_pages(&app, &scene).await;
     assert_eq!(
-        creation_timestamps(&scene.get_ok(&app, "/measurements").await),
-        older[..64]
-    );
-    assert_eq!(
-        creation_timestamps(&scene.get_ok(&app, "/measurements?direction=previous").await),
-        newer[6..]
+        (first.as_slice(), newest.as_slice()),
+        (&older[..64], &newer[6..])
     );
 }
 
