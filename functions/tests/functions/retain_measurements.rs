@@ -42,7 +42,12 @@ async fn stored_values(pool: &PgPool) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let values = |query| async move { sqlx::query_scalar(query).fetch_all(pool).await.unwrap() };
     (
         values("SELECT (value->>'a')::float8 FROM measurement ORDER BY 1").await,
-        values("SELECT minimum FROM measurement_hour ORDER BY 1").await,
+        values(
+            "SELECT hour.minimum
+             FROM measurement_hour, unnest(minimums, counts) AS hour (minimum, count)
+             WHERE hour.count > 0 ORDER BY 1",
+        )
+        .await,
         values("SELECT minimum FROM measurement_day ORDER BY 1").await,
     )
 }
