@@ -110,8 +110,11 @@ pub async fn read_measurement_aggregates(
                         unnest(hours.minimums, hours.maximums, hours.counts, hours.sums)
                             WITH ORDINALITY AS hour (minimum, maximum, count, sum, position)
                     WHERE hours.sensor_identifier = $1
-                        AND hours.day_timestamp > $7::timestamptz - interval '1 day'
-                        AND hours.day_timestamp < $8
+                        -- The days that overlap either span of hours.
+                        AND (hours.day_timestamp > $7::timestamptz - interval '1 day'
+                                AND hours.day_timestamp < $5
+                            OR hours.day_timestamp > $6::timestamptz - interval '1 day'
+                                AND hours.day_timestamp < $8)
                         AND hour.count > 0
                 ) AS hour
                 WHERE moment >= $7 AND moment < $5 OR moment >= $6 AND moment < $8
