@@ -247,10 +247,10 @@ async fn summaries(pool: &PgPool) -> Vec<String> {
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn rebuilding_the_summaries_gives_what_the_trigger_kept(pool: PgPool) {
-    insert_measurements_in_three_statements(&pool).await;
+    insert_measurements_in_four_statements(&pool).await;
     let kept = summaries(&pool).await;
-    // 3 4-hour buckets, and 5 days of hours and 5 days of a and b.
-    assert_eq!(kept.len(), 3 + 5 + 5, "{kept:#?}");
+    // 3 + 6 4-hour buckets, and 5 + 1 days of hours and 5 + 1 days of a, b and c.
+    assert_eq!(kept.len(), 9 + 6 + 6, "{kept:#?}");
     sqlx::query("SELECT rebuild_measurement_summaries()")
         .execute(&pool)
         .await
@@ -264,12 +264,12 @@ async fn rebuilding_the_summaries_gives_what_the_trigger_kept(pool: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn the_hourly_rollup_is_carried_over_into_days_of_hours(pool: PgPool) {
     migrate_up_to(&pool, 20261206000000).await;
-    insert_measurements_in_three_statements(&pool).await;
+    insert_measurements_in_four_statements(&pool).await;
     let hours: i64 = sqlx::query_scalar("SELECT count(*) FROM measurement_hour")
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(hours, 5, "a row per hour and attribute before");
+    assert_eq!(hours, 5 + 24, "a row per hour and attribute before");
     MIGRATOR.run(&pool).await.unwrap();
     let carried_over = summaries(&pool).await;
     sqlx::query("SELECT rebuild_measurement_summaries()")
@@ -289,12 +289,20 @@ async fn the_hourly_rollup_is_carried_over_into_days_of_hours(pool: PgPool) {
     let mut expected_minimums = vec![0.0; 24];
     expected_minimums[23] = -2.0;
     assert_eq!(hour_of_b, (expected_minimums, expected_counts));
+    let day_of_c: (Vec<f64>, Vec<i64>) =
+        sqlx::query_as("SELECT sums::float8[], counts FROM measurement_hour WHERE attribute = 'c'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let every_hour = (0..24).map(|hour| f64::from(hour) / 4.0).collect();
+    assert_eq!(day_of_c, (every_hour, vec![1; 24]));
 }
 
-/// Stores six measurements of a new sensor in three statements, so that the summary
-/// trigger adds to rows it made before: values in two months (two partitions), in
-/// shared and separate hours, days and 4-hour buckets.
-async fn insert_measurements_in_three_statements(pool: &PgPool) {
+/// Stores measurements of a new sensor in four statements. Three of two measurements, so
+/// that the summary trigger adds to rows it made before: values in two months (two
+/// partitions), in shared and separate hours, days and 4-hour buckets. Then one of a
+/// value of attribute c in every hour of 2026-01-15: a day without missing hours.
+async fn insert_measurements_in_four_statements(pool: &PgPool) {
     let (_, sensor) = create_network_and_sensor(pool).await;
     sqlx::query("SELECT create_measurement_partitions('2026-01-01+00', '2026-02-01+00')")
         .execute(pool)
@@ -328,6 +336,17 @@ async fn insert_measurements_in_three_statements(pool: &PgPool) {
         .await
         .unwrap();
     }
+    sqlx::query(
+        "INSERT INTO measurement (sensor_identifier, creation_timestamp, fingerprint, value,
+             receipt_timestamp, position)
+         SELECT $1, '2026-01-15+00'::timestamptz + hour * interval '1 hour', hour,
+             json_build_object('c', hour / 4.0), now(), 0
+         FROM generate_series(0, 23) AS hour",
+    )
+    .bind(sensor)
+    .execute(pool)
+    .await
+    .unwrap();
 }
 
 /// The reads of the daily rollup (aggregates of whole days) and of the 4-hour counts
