@@ -82,7 +82,7 @@ pub async fn read_measurement_aggregates(
     let rows = if range.is_hourly() {
         let spans = range.rollup_spans();
         if spans.hour_rows_are_buckets {
-            return read_hourly_buckets(executor, sensor_identifier, range)
+            return read_hourly_buckets(executor, sensor_identifier, range, spans.hours)
                 .await
                 .map(|attributes| write_aggregates(&attributes));
         }
@@ -217,15 +217,17 @@ struct HoursRow {
 }
 
 /// Per attribute, the buckets of `range`, whose interval is one hour, that hold any
-/// value: the hourly rollup's days that overlap the range's whole hours, their arrays
+/// value: the hourly rollup's days that overlap the range's whole hours (`whole_hours`,
+/// from [`AggregationRange::rollup_spans`]), their arrays
 /// sent as they are (a row an hour gathered into arrays, as before, ran at less than half
 /// the rate in pgbench), and the partial hours at its edges from the rows.
 async fn read_hourly_buckets(
     executor: impl PgExecutor<'_>,
     sensor_identifier: Identifier,
     range: AggregationRange,
+    whole_hours: (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<BTreeMap<String, Vec<Bucket>>, sqlx::Error> {
-    let (hours_start, hours_end) = range.rollup_spans().hours;
+    let (hours_start, hours_end) = whole_hours;
     let rows = sqlx::query_as!(
         HoursRow,
         r#"

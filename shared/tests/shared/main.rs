@@ -1,7 +1,9 @@
 //! The shared crate's tests against a real PostgreSQL: the pools, how the errors
-//! PostgreSQL raises are judged, the ingestion queries and the migrations. One binary
-//! (`./scripts/test -p sensorium-shared --test shared [filter]`), a file per subject.
+//! PostgreSQL raises are judged, the ingestion and aggregate queries and the
+//! migrations. One binary (`./scripts/test -p sensorium-shared --test shared [filter]`),
+//! a file per subject.
 
+mod aggregate_queries;
 mod database;
 mod ingest_queries;
 mod migrations;
