@@ -48,9 +48,9 @@ const CHUNK_SIZE: usize = 64 * 1024;
 /// Chunks waiting for the client at most.
 const CHANNEL_CHUNKS: usize = 4;
 /// How long an export's query may run: far longer than a page's, as a sensor's whole
-/// history may take minutes; less than the `export` function's 900 s. `RESET` gives the
-/// connection its pool's timeout back.
-const SET_EXPORT_STATEMENT_TIMEOUT: &str = "SET statement_timeout = '870s'";
+/// history may take minutes; less than the `export` function's 900 s.
+/// [`export::reset_after_export`] gives the connection its pool's timeout back.
+const EXPORT_STATEMENT_TIMEOUT: &str = "870s";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -215,10 +215,8 @@ fn stream_body<T: Send + 'static>(
     tokio::spawn(async move {
         let outcome = send_rows(&mut connection, export, &sender).await;
         let reset = match &outcome {
-            Ok(()) => sqlx::query("RESET statement_timeout")
-                .execute(&mut *connection)
+            Ok(()) => export::reset_after_export(&mut connection)
                 .await
-                .map(drop)
                 .map_err(ExportError::from),
             Err(_) => Ok(()),
         };
@@ -250,9 +248,7 @@ async fn send_rows<T>(
     export: Export<T>,
     sender: &mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
 ) -> Result<(), ExportError> {
-    sqlx::query(SET_EXPORT_STATEMENT_TIMEOUT)
-        .execute(&mut *connection)
-        .await?;
+    export::set_up_export(connection, EXPORT_STATEMENT_TIMEOUT).await?;
     let mut rows = (export.read)(connection, export.sensor_identifier, export.range);
     let mut chunk = Vec::with_capacity(CHUNK_SIZE * 2);
     chunk.extend_from_slice(export.header.as_bytes());

@@ -28,6 +28,35 @@ impl ExportRange {
     }
 }
 
+/// Sets `connection` up for an export: its statements may run for `statement_timeout`
+/// (PostgreSQL's syntax, such as `870s`), and its plans read the rows in the order of
+/// the key instead of sorting them. Left to itself, the planner reads a sensor's year of
+/// measurements (one heap page a row, at 1,000 sensors) with bitmap scans and sorts them:
+/// nothing is sent before the last row is read, and past `work_mem` the sort writes the
+/// whole export to disk first. Read in the key's order (an index scan of each monthly
+/// partition, merged), the first row goes out at once and nothing is sorted.
+/// [`reset_after_export`] gives the connection its settings back.
+pub async fn set_up_export(
+    connection: &mut PgConnection,
+    statement_timeout: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT set_config('statement_timeout', $1, false), set_config('enable_sort', 'off', false)",
+    )
+    .bind(statement_timeout)
+    .execute(connection)
+    .await
+    .map(drop)
+}
+
+/// Gives `connection` back the settings it had before [`set_up_export`].
+pub async fn reset_after_export(connection: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql("RESET statement_timeout; RESET enable_sort")
+        .execute(connection)
+        .await
+        .map(drop)
+}
+
 /// A stored measurement with its value as the json text stored (checked on ingest).
 #[derive(Debug)]
 pub struct ExportedMeasurement {

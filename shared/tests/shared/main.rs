@@ -1,9 +1,10 @@
 //! The shared crate's tests against a real PostgreSQL: the pools, how the errors
-//! PostgreSQL raises are judged, the ingestion and aggregate queries and the
+//! PostgreSQL raises are judged, the ingestion, aggregate and export queries and the
 //! migrations. One binary (`./scripts/test -p sensorium-shared --test shared [filter]`),
 //! a file per subject.
 
 mod aggregate_queries;
 mod database;
+mod export_queries;
 mod ingest_queries;
 mod migrations;
