@@ -218,9 +218,9 @@ struct HoursRow {
 
 /// Per attribute, the buckets of `range`, whose interval is one hour, that hold any
 /// value: the hourly rollup's days that overlap the range's whole hours (`whole_hours`,
-/// from [`AggregationRange::rollup_spans`]), their arrays
-/// sent as they are (a row an hour gathered into arrays, as before, ran at less than half
-/// the rate in pgbench), and the partial hours at its edges from the rows.
+/// from [`AggregationRange::rollup_spans`]), their arrays sent as they are (a row an
+/// hour gathered into arrays, as before, ran at less than half the rate in pgbench), and
+/// the partial hours at its edges from the rows.
 async fn read_hourly_buckets(
     executor: impl PgExecutor<'_>,
     sensor_identifier: Identifier,
