@@ -2,11 +2,12 @@
 //! as NDJSON or CSV, whole and in order however many there are.
 
 use crate::helpers::TestApp;
-use crate::helpers::scene::{Scene, store_measurements};
+use crate::helpers::scene::{Scene, create_sensor, store_measurements};
 use sensorium_shared::domain::{Identifier, Revision, Severity, Timestamp};
 use sensorium_shared::queries::logs::{NewLogMessage, create_log_messages};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 
 const START: f64 = 1_700_002_800.0;
 
@@ -124,6 +125,80 @@ async fn an_export_larger_than_any_buffer_streams_whole_and_in_order(pool: PgPoo
         rows[2 * last]
     );
     assert!(rows[2 * last + 1].ends_with(&format!(",temperature,-{last}.0")));
+}
+
+/// Sensors of one network whose rows interleave, and the rows each of them holds.
+const FLEET: usize = 20;
+const PER_SENSOR: usize = 2_000;
+
+/// With too little `work_mem` to sort a sensor's rows in memory and no room for
+/// temporary files on the app's connections, an export streams a sensor's rows whole and
+/// in order all the same: the route reads them in the key's order rather than sorting
+/// them, which spilled to disk at fleet scale before any row went out.
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn an_export_streams_in_the_keys_order_without_sorting(pool: PgPool) {
+    let constrained = pool
+        .connect_options()
+        .as_ref()
+        .clone()
+        .options([("work_mem", "64kB"), ("temp_file_limit", "64kB")]);
+    let constrained = PgPoolOptions::new()
+        .connect_with(constrained)
+        .await
+        .expect("a pool with little memory");
+    let app = TestApp::spawn(constrained).await;
+    let scene = Scene::create(&app).await;
+    let mut sensors = vec![Identifier::parse(&scene.sensor).unwrap().as_uuid()];
+    for index in 1..FLEET {
+        let sensor = create_sensor(
+            &app,
+            scene.token().unwrap(),
+            &scene.network,
+            &format!("sensor-{index}"),
+        )
+        .await;
+        sensors.push(Identifier::parse(&sensor).unwrap().as_uuid());
+    }
+    // The fleet's rows interleaved, newest first, stored and analyzed with the test's
+    // own pool (the trigger's summaries would not fit in 64 kB either): the scene's
+    // sensor's rows lie on many pages, out of time order, and a plan that sorts them
+    // costs less than one that reads them in order.
+    sqlx::query(
+        "INSERT INTO measurement (sensor_identifier, creation_timestamp, fingerprint, value,
+             receipt_timestamp, position)
+         SELECT ($1::uuid[])[i % cardinality($1::uuid[]) + 1],
+             to_timestamp($2) - (i / cardinality($1::uuid[])) * interval '1 minute',
+             i, json_build_object('a', i), now(), 0
+         FROM generate_series(0, $3 - 1) AS i",
+    )
+    .bind(&sensors)
+    .bind(START)
+    .bind((FLEET * PER_SENSOR) as i64)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE measurement")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let ndjson = download(&app, &scene, "/measurements/export").await;
+    assert_eq!(ndjson.status, 200);
+    let values: Vec<f64> = ndjson
+        .text
+        .lines()
+        .map(|line| {
+            let line: Value = serde_json::from_str(line).unwrap();
+            line["value"]["a"].as_f64().unwrap()
+        })
+        .collect();
+    // The scene's sensor is the first: its rows are i = 0, FLEET, 2 FLEET, ..., the
+    // oldest the largest.
+    let expected: Vec<f64> = (0..PER_SENSOR)
+        .rev()
+        .map(|row| (row * FLEET) as f64)
+        .collect();
+    assert_eq!(values, expected);
 }
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
