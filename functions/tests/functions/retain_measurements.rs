@@ -1,6 +1,6 @@
 //! The measurement retention job: creates the coming months' partitions, and drops whole
-//! months (with their hourly and daily rollups and 4-hour counts) only when a retention
-//! is set; and compacts the keys of closed months.
+//! months (with the partitions of their hourly and daily rollups and 4-hour counts) only
+//! when a retention is set; and compacts the keys of closed months.
 
 use std::collections::BTreeMap;
 
@@ -141,6 +141,78 @@ async fn a_retention_drops_the_months_wholly_before_it_with_their_rollups(pool: 
             .await
             .unwrap();
     assert_eq!(counts, 3);
+}
+
+/// Rows deleted from the summaries' month partitions (not their default partitions), as
+/// `connection`'s statistics of its transaction count them.
+async fn summary_rows_deleted(connection: &mut sqlx::PgConnection) -> i64 {
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(pg_stat_get_xact_tuples_deleted(tree.relid)), 0)::bigint
+         FROM unnest(ARRAY['measurement_count', 'measurement_day', 'measurement_hour']) AS parent,
+             pg_partition_tree(parent::regclass) AS tree
+         WHERE tree.isleaf AND tree.relid::text !~ '_default$'",
+    )
+    .fetch_one(connection)
+    .await
+    .unwrap()
+}
+
+/// Whether table `name` exists.
+async fn exists(pool: &PgPool, name: &str) -> bool {
+    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn a_retention_drops_the_summaries_of_a_month_whole_not_row_by_row(pool: PgPool) {
+    let sensors = [create_sensor(&pool).await, create_sensor(&pool).await];
+    sqlx::query("SELECT create_measurement_partitions(now() - interval '200 days', now())")
+        .execute(&pool)
+        .await
+        .unwrap();
+    insert_interleaved(&pool, &sensors, 150, 300).await;
+    insert_interleaved(&pool, &sensors, 0, 10).await;
+    let old_month = &partition_of(150)["measurement_".len()..];
+    let summaries = ["measurement_count", "measurement_day", "measurement_hour"];
+    for summary in summaries {
+        assert!(
+            exists(&pool, &format!("{summary}_{old_month}")).await,
+            "{summary}"
+        );
+    }
+
+    let mut transaction = pool.begin().await.unwrap();
+    // Counts of earlier transactions that this connection has not reported yet stay in
+    // the sum until this one ends: the drop's deletions are the difference.
+    let deleted_before = summary_rows_deleted(&mut transaction).await;
+    let dropped: i32 =
+        sqlx::query_scalar("SELECT drop_measurement_partitions(now() - interval '100 days')")
+            .fetch_one(&mut *transaction)
+            .await
+            .unwrap();
+    assert!(dropped >= 3, "{dropped}");
+    assert_eq!(summary_rows_deleted(&mut transaction).await, deleted_before);
+    transaction.commit().await.unwrap();
+
+    for summary in summaries {
+        assert!(
+            !exists(&pool, &format!("{summary}_{old_month}")).await,
+            "{summary}"
+        );
+    }
+    // The current month's summaries stay whole: 10 measurements of each sensor.
+    let kept: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT sum(measurement_count)::bigint FROM measurement_bucket),
+             (SELECT sum(count)::bigint FROM measurement_day),
+             (SELECT sum(hour.count)::bigint FROM measurement_hour, unnest(counts) AS hour (count))",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(kept, (20, 20, 20));
 }
 
 /// Inserts `steps` measurements of each of `sensors` into the month of `days_ago`, a
