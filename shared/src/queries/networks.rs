@@ -1,5 +1,7 @@
 //! Networks, the permissions users have on them, and their overview.
 
+use std::ops::RangeInclusive;
+
 use chrono::{TimeDelta, Utc};
 use sqlx::PgExecutor;
 
@@ -88,10 +90,15 @@ struct SensorActivityRow {
 /// the JSON array of `{sensor_identifier, sensor_name, bucket_timestamps,
 /// measurement_counts}` the REST API answers with.
 ///
+/// The window ends now: buckets that start later (a sensor's clock ahead) are not of
+/// the last 28 days, and bounding the days on both sides lets PostgreSQL skip the
+/// partitions of the months ahead, which cost each sensor a scan of its own.
+///
 /// The counts are kept a row per sensor and day, its six buckets' counts in the key's
-/// index (`migrations/`): each sensor's 29 days come from one range scan of the index
-/// alone, in the index's order, which the arrays keep (PostgreSQL 15 would sort them
-/// again for an `ORDER BY` inside `array_agg`). The order is checked here all the same.
+/// index (`migrations/`): each sensor's 29 days come from a range scan of the index of
+/// each month they span, from the index alone, in the index's order, which the arrays
+/// keep (PostgreSQL 15 would sort them again for an `ORDER BY` inside `array_agg`). The
+/// order is checked here all the same.
 ///
 /// The answer holds up to 168 buckets a sensor (28 days of 4 hours), 168,000 for 1,000
 /// sensors: its timestamps are decoded as integers and the JSON is written here, which
@@ -101,8 +108,9 @@ pub async fn read_network_activity(
     network_identifier: Identifier,
 ) -> Result<String, sqlx::Error> {
     // The bucket that holds the window's start counts too.
+    let window_end = Utc::now();
     let window_start =
-        Utc::now() - TimeDelta::days(AGGREGATION_WINDOW_DAYS) - TimeDelta::seconds(BUCKET_SECONDS);
+        window_end - TimeDelta::days(AGGREGATION_WINDOW_DAYS) - TimeDelta::seconds(BUCKET_SECONDS);
     let rows = sqlx::query_as!(
         SensorActivityRow,
         r#"
@@ -131,8 +139,10 @@ pub async fn read_network_activity(
                     count_16h, count_20h
                 FROM measurement_count
                 WHERE sensor_identifier = sensor.identifier
-                    -- The days whose last bucket ends after the window's start.
+                    -- The days whose last bucket ends after the window's start,
+                    -- and whose first starts before its end.
                     AND day_timestamp > $2::timestamptz - interval '20 hours'
+                    AND day_timestamp <= $3
                 ORDER BY day_timestamp
             ) AS day
         ) AS activity
@@ -141,10 +151,12 @@ pub async fn read_network_activity(
         "#,
         network_identifier.as_uuid(),
         window_start,
+        window_end,
     )
     .fetch_all(executor)
     .await?;
-    let window_start = EpochMicros(window_start.timestamp_micros());
+    let window =
+        EpochMicros(window_start.timestamp_micros())..=EpochMicros(window_end.timestamp_micros());
     let days: usize = rows.iter().map(|row| row.day_timestamps.0.len()).sum();
     let mut json = Vec::with_capacity(2 + rows.len() * 160 + days * 6 * 16);
     let mut buckets = Vec::new();
@@ -154,7 +166,7 @@ pub async fn read_network_activity(
             json.push(b',');
         }
         buckets.clear();
-        row.buckets_after(window_start, &mut buckets)?;
+        row.buckets_within(&window, &mut buckets)?;
         write_sensor_activity(&mut json, &row, &buckets);
     }
     json.push(b']');
@@ -162,11 +174,11 @@ pub async fn read_network_activity(
 }
 
 impl SensorActivityRow {
-    /// Appends the sensor's buckets that start after `window_start` and hold any
-    /// measurement to `buckets`, as (start, count), by time.
-    fn buckets_after(
+    /// Appends the sensor's buckets that start after the window's start, no later than
+    /// its end, and hold any measurement to `buckets`, as (start, count), by time.
+    fn buckets_within(
         &self,
-        window_start: EpochMicros,
+        window: &RangeInclusive<EpochMicros>,
         buckets: &mut Vec<(EpochMicros, i64)>,
     ) -> Result<(), sqlx::Error> {
         let days = &self.day_timestamps.0;
@@ -188,7 +200,7 @@ impl SensorActivityRow {
             for (slot, counts) in counts.iter().enumerate() {
                 let start = EpochMicros(start_of_day.0 + slot as i64 * BUCKET_MICROS);
                 let count = counts[day];
-                if count > 0 && start > window_start {
+                if count > 0 && start > *window.start() && start <= *window.end() {
                     buckets.push((start, count));
                 }
             }
@@ -253,19 +265,21 @@ mod tests {
     }
 
     #[test]
-    fn days_become_the_buckets_after_the_window_start_that_hold_measurements() {
-        // Two days out of order; the window starts inside the first, at its 8:00 bucket.
+    fn days_become_the_buckets_within_the_window_that_hold_measurements() {
+        // Two days out of order; the window starts inside the first, at its 8:00 bucket
+        // (excluded), and ends inside the second, at 16:00 (included).
         let sensor = row(
             &[11 * DAY, 10 * DAY],
-            [&[7, 1], &[0, 2], &[0, 3], &[0, 0], &[0, 0], &[8, 6]],
+            [&[7, 1], &[0, 2], &[0, 3], &[0, 0], &[5, 0], &[8, 6]],
         );
-        let mut buckets = Vec::new();
-        let window_start = EpochMicros(10 * DAY + 8 * 3600 * 1_000_000);
-        sensor.buckets_after(window_start, &mut buckets).unwrap();
         let hours = |day: i64, hour: i64| EpochMicros(day * DAY + hour * 3600 * 1_000_000);
+        let mut buckets = Vec::new();
+        sensor
+            .buckets_within(&(hours(10, 8)..=hours(11, 16)), &mut buckets)
+            .unwrap();
         assert_eq!(
             buckets,
-            [(hours(10, 20), 6), (hours(11, 0), 7), (hours(11, 20), 8)]
+            [(hours(10, 20), 6), (hours(11, 0), 7), (hours(11, 16), 5)]
         );
     }
 
@@ -274,7 +288,7 @@ mod tests {
         let sensor = row(&[DAY], [&[1], &[1], &[1], &[], &[1], &[1]]);
         assert!(
             sensor
-                .buckets_after(EpochMicros(0), &mut Vec::new())
+                .buckets_within(&(EpochMicros(0)..=EpochMicros(DAY)), &mut Vec::new())
                 .is_err()
         );
     }

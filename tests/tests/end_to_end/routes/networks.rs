@@ -147,7 +147,8 @@ async fn the_network_overview_counts_the_last_28_days(pool: PgPool) {
     let value: &[(&str, f64)] = &[("temperature", 20.0)];
     let (eight, twenty_seven) = (now() - 8.0 * day, now() - 27.0 * day);
     // The bucket that holds the window's start counts, the one before it does not,
-    // wherever the day (a row of counts) starts.
+    // wherever the day (a row of counts) starts; the window ends now, so a clock ahead
+    // (a day, or the next bucket) counts in no bucket of it.
     let edge = bucket_of(now() - 28.0 * day);
     store_measurements(
         &app,
@@ -159,6 +160,8 @@ async fn the_network_overview_counts_the_last_28_days(pool: PgPool) {
             (edge + 2.0, value),
             (twenty_seven, value),
             (eight, value),
+            (bucket_of(now()) + 14_400.0, value),
+            (now() + day, value),
         ],
     )
     .await;
