@@ -5,6 +5,7 @@ use std::fmt::Debug;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::domain::{Identifier, NetworkName, SensorName};
@@ -30,6 +31,37 @@ pub async fn create_network_and_sensor(pool: &PgPool) -> (Identifier, Identifier
 /// A new sensor, in a network of its own.
 pub async fn create_sensor(pool: &PgPool) -> Identifier {
     create_network_and_sensor(pool).await.1
+}
+
+/// Stores `per_sensor` measurements of each of `sensors`, interleaved as a fleet's
+/// arrive, newest first: row `i` is sensor `i % sensors.len()`'s, `i / sensors.len()`
+/// minutes before `newest`, with value `{"a": i}`, so that a sensor's rows lie on many
+/// pages, out of time order. Then analyzes `measurement`, so that the planner knows it.
+pub async fn insert_interleaved_measurements(
+    pool: &PgPool,
+    sensors: &[Identifier],
+    per_sensor: usize,
+    newest: DateTime<Utc>,
+) {
+    let sensors: Vec<_> = sensors.iter().map(Identifier::as_uuid).collect();
+    sqlx::query(
+        "INSERT INTO measurement (sensor_identifier, creation_timestamp, fingerprint, value,
+             receipt_timestamp, position)
+         SELECT ($1::uuid[])[i % cardinality($1::uuid[]) + 1],
+             $2::timestamptz - (i / cardinality($1::uuid[])) * interval '1 minute',
+             i, json_build_object('a', i), now(), 0
+         FROM generate_series(0, $3 - 1) AS i",
+    )
+    .bind(&sensors)
+    .bind(newest)
+    .bind((sensors.len() * per_sensor) as i64)
+    .execute(pool)
+    .await
+    .expect("the measurements are stored");
+    sqlx::query("ANALYZE measurement")
+        .execute(pool)
+        .await
+        .expect("the measurements are analyzed");
 }
 
 /// The sensor's 4-hour measurement counts: (bucket start in seconds, count), by time.

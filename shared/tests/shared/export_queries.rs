@@ -2,11 +2,10 @@
 //! sorted, however little memory PostgreSQL may use.
 
 use futures_util::TryStreamExt;
-use sensorium_shared::domain::Identifier;
 use sensorium_shared::queries::export::{
     ExportRange, reset_after_export, set_up_export, stream_measurements,
 };
-use sensorium_shared::testing::create_sensor;
+use sensorium_shared::testing::{create_sensor, insert_interleaved_measurements};
 use sqlx::PgPool;
 
 const SENSORS: usize = 20;
@@ -21,25 +20,8 @@ async fn an_export_reads_its_rows_in_the_keys_order_without_sorting(pool: PgPool
     for _ in 0..SENSORS {
         sensors.push(create_sensor(&pool).await);
     }
-    // The sensors' measurements interleaved, as a fleet's are, newest first: a sensor's
-    // rows lie on many pages, out of time order.
-    sqlx::query(
-        "INSERT INTO measurement (sensor_identifier, creation_timestamp, fingerprint, value,
-             receipt_timestamp, position)
-         SELECT ($1::uuid[])[i % cardinality($1::uuid[]) + 1],
-             timestamptz '2026-06-01+00' - (i / cardinality($1::uuid[])) * interval '1 minute',
-             i, json_build_object('temperature', i, 'humidity', i / 2), now(), 0
-         FROM generate_series(0, $2 - 1) AS i",
-    )
-    .bind(sensors.iter().map(Identifier::as_uuid).collect::<Vec<_>>())
-    .bind((SENSORS * PER_SENSOR) as i64)
-    .execute(&pool)
-    .await
-    .unwrap();
-    sqlx::query("ANALYZE measurement")
-        .execute(&pool)
-        .await
-        .unwrap();
+    let newest = "2026-06-01T00:00:00Z".parse().unwrap();
+    insert_interleaved_measurements(&pool, &sensors, PER_SENSOR, newest).await;
     let mut connection = pool.acquire().await.unwrap();
     sqlx::raw_sql("SET work_mem = '64kB'; SET temp_file_limit = '64kB'")
         .execute(&mut *connection)

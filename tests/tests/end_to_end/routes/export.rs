@@ -3,8 +3,10 @@
 
 use crate::helpers::TestApp;
 use crate::helpers::scene::{Scene, create_sensor, store_measurements};
+use chrono::DateTime;
 use sensorium_shared::domain::{Identifier, Revision, Severity, Timestamp};
 use sensorium_shared::queries::logs::{NewLogMessage, create_log_messages};
+use sensorium_shared::testing::insert_interleaved_measurements;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -148,7 +150,7 @@ async fn an_export_streams_in_the_keys_order_without_sorting(pool: PgPool) {
         .expect("a pool with little memory");
     let app = TestApp::spawn(constrained).await;
     let scene = Scene::create(&app).await;
-    let mut sensors = vec![Identifier::parse(&scene.sensor).unwrap().as_uuid()];
+    let mut sensors = vec![Identifier::parse(&scene.sensor).unwrap()];
     for index in 1..FLEET {
         let sensor = create_sensor(
             &app,
@@ -157,30 +159,13 @@ async fn an_export_streams_in_the_keys_order_without_sorting(pool: PgPool) {
             &format!("sensor-{index}"),
         )
         .await;
-        sensors.push(Identifier::parse(&sensor).unwrap().as_uuid());
+        sensors.push(Identifier::parse(&sensor).unwrap());
     }
-    // The fleet's rows interleaved, newest first, stored and analyzed with the test's
-    // own pool (the trigger's summaries would not fit in 64 kB either): the scene's
-    // sensor's rows lie on many pages, out of time order, and a plan that sorts them
-    // costs less than one that reads them in order.
-    sqlx::query(
-        "INSERT INTO measurement (sensor_identifier, creation_timestamp, fingerprint, value,
-             receipt_timestamp, position)
-         SELECT ($1::uuid[])[i % cardinality($1::uuid[]) + 1],
-             to_timestamp($2) - (i / cardinality($1::uuid[])) * interval '1 minute',
-             i, json_build_object('a', i), now(), 0
-         FROM generate_series(0, $3 - 1) AS i",
-    )
-    .bind(&sensors)
-    .bind(START)
-    .bind((FLEET * PER_SENSOR) as i64)
-    .execute(&pool)
-    .await
-    .unwrap();
-    sqlx::query("ANALYZE measurement")
-        .execute(&pool)
-        .await
-        .unwrap();
+    // The fleet's rows, interleaved, stored and analyzed with the test's own pool (the
+    // trigger's summaries would not fit in 64 kB either): a plan that sorts the scene's
+    // sensor's rows costs less than one that reads them in order.
+    let newest = DateTime::from_timestamp(START as i64, 0).unwrap();
+    insert_interleaved_measurements(&pool, &sensors, PER_SENSOR, newest).await;
 
     let ndjson = download(&app, &scene, "/measurements/export").await;
     assert_eq!(ndjson.status, 200);
