@@ -25,12 +25,14 @@ fn measurement(sensor: Identifier, days_ago: i64) -> NewMeasurement {
     }
 }
 
-async fn partitions(pool: &PgPool) -> Vec<String> {
+/// The partitions of table `parent` (`measurement` or one of its summaries), by name.
+async fn partitions(pool: &PgPool, parent: &str) -> Vec<String> {
     sqlx::query_scalar(
         "SELECT child.relname::text FROM pg_inherits
          JOIN pg_class AS child ON child.oid = pg_inherits.inhrelid
-         WHERE pg_inherits.inhparent = 'measurement'::regclass ORDER BY 1",
+         WHERE pg_inherits.inhparent = $1::regclass ORDER BY 1",
     )
+    .bind(parent)
     .fetch_all(pool)
     .await
     .unwrap()
@@ -74,7 +76,7 @@ async fn without_a_retention_partitions_are_created_ahead_and_nothing_is_dropped
     assert_eq!(upkeep.dropped, 0);
     // The migration made the current month and three ahead: at most one more now.
     assert!(upkeep.created <= 1, "{upkeep:?}");
-    let names = partitions(&pool).await;
+    let names = partitions(&pool, "measurement").await;
     assert!(names.contains(&partition_of(-90)), "{names:?}");
     assert_eq!(stored_values(&pool).await.0, [0.0, 200.0, 400.0]);
     // Running again creates nothing.
@@ -123,7 +125,7 @@ async fn a_retention_drops_the_months_wholly_before_it_with_their_rollups(pool: 
         .dropped;
     // Every month from 400 days ago through the one before the month 100 days ago.
     assert!(dropped >= 9, "{dropped}");
-    let names = partitions(&pool).await;
+    let names = partitions(&pool, "measurement").await;
     assert!(!names.contains(&partition_of(200)), "{names:?}");
     assert!(
         names.contains(&partition_of(100)),
@@ -143,6 +145,9 @@ async fn a_retention_drops_the_months_wholly_before_it_with_their_rollups(pool: 
     assert_eq!(counts, 3);
 }
 
+/// The summaries of the measurements, each partitioned by month as they are.
+const SUMMARIES: [&str; 3] = ["measurement_count", "measurement_day", "measurement_hour"];
+
 /// Rows deleted from the summaries' month partitions (not their default partitions), as
 /// `connection`'s statistics of its transaction count them.
 async fn summary_rows_deleted(connection: &mut sqlx::PgConnection) -> i64 {
@@ -157,15 +162,6 @@ async fn summary_rows_deleted(connection: &mut sqlx::PgConnection) -> i64 {
     .unwrap()
 }
 
-/// Whether table `name` exists.
-async fn exists(pool: &PgPool, name: &str) -> bool {
-    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-        .bind(name)
-        .fetch_one(pool)
-        .await
-        .unwrap()
-}
-
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn a_retention_drops_the_summaries_of_a_month_whole_not_row_by_row(pool: PgPool) {
     let sensors = [create_sensor(&pool).await, create_sensor(&pool).await];
@@ -176,11 +172,11 @@ async fn a_retention_drops_the_summaries_of_a_month_whole_not_row_by_row(pool: P
     insert_interleaved(&pool, &sensors, 150, 300).await;
     insert_interleaved(&pool, &sensors, 0, 10).await;
     let old_month = &partition_of(150)["measurement_".len()..];
-    let summaries = ["measurement_count", "measurement_day", "measurement_hour"];
-    for summary in summaries {
+    for summary in SUMMARIES {
+        let names = partitions(&pool, summary).await;
         assert!(
-            exists(&pool, &format!("{summary}_{old_month}")).await,
-            "{summary}"
+            names.contains(&format!("{summary}_{old_month}")),
+            "{names:?}"
         );
     }
 
@@ -197,10 +193,11 @@ async fn a_retention_drops_the_summaries_of_a_month_whole_not_row_by_row(pool: P
     assert_eq!(summary_rows_deleted(&mut transaction).await, deleted_before);
     transaction.commit().await.unwrap();
 
-    for summary in summaries {
+    for summary in SUMMARIES {
+        let names = partitions(&pool, summary).await;
         assert!(
-            !exists(&pool, &format!("{summary}_{old_month}")).await,
-            "{summary}"
+            !names.contains(&format!("{summary}_{old_month}")),
+            "{names:?}"
         );
     }
     // The current month's summaries stay whole: 10 measurements of each sensor.
@@ -213,6 +210,53 @@ async fn a_retention_drops_the_summaries_of_a_month_whole_not_row_by_row(pool: P
     .await
     .unwrap();
     assert_eq!(kept, (20, 20, 20));
+}
+
+/// A measurement of a month without partitions waits with its summaries in the default
+/// partitions; creating the month's partitions moves them all into it, and the hourly
+/// rollup's month keeps room on its pages for ingest's updates.
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn creating_a_month_moves_its_rows_and_summaries_out_of_the_default_partitions(pool: PgPool) {
+    let sensor = create_sensor(&pool).await;
+    // Older than the migration's partitions.
+    let early = measurement(sensor, 200);
+    create_measurements(&pool, &[early]).await.unwrap();
+    let in_defaults = || async {
+        let mut counts = Vec::new();
+        for parent in ["measurement"].into_iter().chain(SUMMARIES) {
+            let count: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT count(*) FROM {parent}_default"
+            )))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            counts.push(count);
+        }
+        counts
+    };
+    assert_eq!(in_defaults().await, [1, 1, 1, 1]);
+
+    sqlx::query("SELECT create_measurement_partitions(now() - interval '200 days', now())")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(in_defaults().await, [0, 0, 0, 0]);
+    let month = &partition_of(200)["measurement_".len()..];
+    for parent in ["measurement"].into_iter().chain(SUMMARIES) {
+        let names = partitions(&pool, parent).await;
+        assert!(names.contains(&format!("{parent}_{month}")), "{names:?}");
+    }
+    assert_eq!(
+        stored_values(&pool).await,
+        (vec![200.0], vec![200.0], vec![200.0])
+    );
+    let hourly_options: Option<Vec<String>> =
+        sqlx::query_scalar("SELECT reloptions::text[] FROM pg_class WHERE relname = $1")
+            .bind(format!("measurement_hour_{month}"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(hourly_options, Some(vec!["fillfactor=75".to_owned()]));
 }
 
 /// Inserts `steps` measurements of each of `sensors` into the month of `days_ago`, a

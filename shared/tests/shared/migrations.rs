@@ -351,8 +351,8 @@ async fn insert_measurements_in_four_statements(pool: &PgPool) {
 
 /// The reads of the daily rollup (aggregates of whole days) and of the 4-hour counts
 /// (the network overview) find all they need in the keys of the tables' partitions, so
-/// PostgreSQL can answer them from the index alone instead of a heap page a row. (The hourly rollup's
-/// read is a row a day, its statistics arrays too wide for a key.)
+/// PostgreSQL can answer them from the index alone instead of a heap page a row. (The
+/// hourly rollup's read is a row a day, its statistics arrays too wide for a key.)
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
 async fn rollup_reads_can_be_answered_from_the_keys_alone(pool: PgPool) {
     let mut connection = pool.acquire().await.unwrap();
