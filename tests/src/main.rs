@@ -78,8 +78,8 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("the measurement partitions' upkeep")?;
             println!(
-                "partitions created {}, compacted {}, dropped {}",
-                upkeep.created, upkeep.compacted, upkeep.dropped
+                "partitions created {}, months packed {}, dropped {}",
+                upkeep.created, upkeep.packed, upkeep.dropped
             );
             return Ok(());
         }

@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Ok::<_, sqlx::Error>(serde_json::json!({
             "deleted": deleted,
             "partitions_created": upkeep.created,
-            "partitions_compacted": upkeep.compacted,
+            "months_packed": upkeep.packed,
             "partitions_dropped": upkeep.dropped,
         }))
     })

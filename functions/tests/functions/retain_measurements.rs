@@ -1,6 +1,6 @@
 //! The measurement retention job: creates the coming months' partitions, and drops whole
 //! months (with the partitions of their hourly and daily rollups and 4-hour counts) only
-//! when a retention is set; and compacts the keys of closed months.
+//! when a retention is set; and packs closed months.
 
 use std::collections::BTreeMap;
 
@@ -38,12 +38,17 @@ async fn partitions(pool: &PgPool, parent: &str) -> Vec<String> {
     .unwrap()
 }
 
-/// The values of attribute `a` stored, and those of the hourly and the daily rollup,
-/// ascending.
+/// The values of attribute `a` stored (as rows or packed), and those of the hourly and
+/// the daily rollup, ascending.
 async fn stored_values(pool: &PgPool) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let values = |query| async move { sqlx::query_scalar(query).fetch_all(pool).await.unwrap() };
     (
-        values("SELECT (value->>'a')::float8 FROM measurement ORDER BY 1").await,
+        values(
+            "SELECT (stored.value->>'a')::float8
+             FROM sensor, measurements_in(sensor.identifier, '1970-01-01', '2100-01-01') AS stored
+             ORDER BY 1",
+        )
+        .await,
         values(
             "SELECT hour.minimum
              FROM measurement_hour, unnest(minimums, counts) AS hour (minimum, count)
@@ -285,35 +290,40 @@ async fn insert_interleaved(pool: &PgPool, sensors: &[Identifier], days_ago: i64
         .unwrap();
 }
 
-/// The size of `partition`'s primary key in bytes, and its storage parameters.
-async fn key_of(pool: &PgPool, partition: &str) -> (i64, Option<Vec<String>>) {
-    sqlx::query_as(
-        "SELECT pg_relation_size(key.oid), key.reloptions::text[]
-         FROM pg_index JOIN pg_class AS key ON key.oid = pg_index.indexrelid
-         WHERE pg_index.indrelid = $1::regclass AND pg_index.indisprimary AND pg_index.indisvalid",
-    )
-    .bind(partition)
-    .fetch_one(pool)
-    .await
-    .unwrap()
-}
-
-async fn compacted_partitions(pool: &PgPool) -> Vec<(String, i64)> {
-    sqlx::query_as("SELECT partition_name, row_count FROM measurement_compaction ORDER BY 1")
-        .fetch_all(pool)
-        .await
-        .unwrap()
-}
-
-async fn count_rows(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM measurement")
+/// The bytes `table` takes on disk with its indexes and TOAST.
+async fn size_of(pool: &PgPool, table: &str) -> i64 {
+    sqlx::query_scalar("SELECT pg_total_relation_size($1::regclass)")
+        .bind(table)
         .fetch_one(pool)
         .await
         .unwrap()
 }
 
+/// The rows of `table`.
+async fn count_rows(pool: &PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Every measurement, stored as a row or packed, in the key's order.
+async fn every_measurement(pool: &PgPool) -> Vec<(sqlx::types::Uuid, f64, i64, String)> {
+    sqlx::query_as(
+        "SELECT sensor.identifier, extract(epoch FROM stored.creation_timestamp)::float8,
+             stored.fingerprint, stored.value::text
+         FROM sensor, measurements_in(sensor.identifier, '1970-01-01', '2100-01-01') AS stored
+         ORDER BY 1, 2, 3",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
-async fn closed_months_keys_are_packed_once_and_again_when_they_grow(pool: PgPool) {
+async fn closed_months_are_packed_a_sensors_day_to_a_row_and_late_rows_on_the_next_run(
+    pool: PgPool,
+) {
     let mut sensors = Vec::new();
     for _ in 0..20 {
         sensors.push(create_sensor(&pool).await);
@@ -325,108 +335,74 @@ async fn closed_months_keys_are_packed_once_and_again_when_they_grow(pool: PgPoo
     // A closed month, and the current one, which stays open.
     insert_interleaved(&pool, &sensors, 60, 500).await;
     insert_interleaved(&pool, &sensors, 0, 10).await;
-    // A measurement stored before the compaction, delivered again after it.
+    // A measurement stored before the packing, delivered again after it.
     let redelivered = measurement(sensors[0], 60);
     create_measurements(&pool, std::slice::from_ref(&redelivered))
         .await
         .unwrap();
     let closed = partition_of(60);
-    let (size_before, options_before) = key_of(&pool, &closed).await;
-    assert_eq!(options_before, None);
-    let rows = count_rows(&pool).await;
+    let packed_partition = closed.replace("measurement_", "measurement_packed_");
+    let size_before = size_of(&pool, &closed).await;
+    let measurements = every_measurement(&pool).await;
+    let summaries = stored_values(&pool).await;
 
     let upkeep = retain_measurements::run(&pool, None).await.unwrap();
-    assert!(upkeep.compacted >= 1, "{upkeep:?}");
-    let compacted = compacted_partitions(&pool).await;
-    assert!(
-        compacted
-            .iter()
-            .any(|(name, rows)| *name == closed && *rows >= 9_000),
-        "{compacted:?}"
-    );
+    assert!(upkeep.packed >= 1, "{upkeep:?}");
+    assert_eq!(count_rows(&pool, &closed).await, 0);
+    // The current month is not closed: its 200 rows stay rows.
+    assert_eq!(count_rows(&pool, &partition_of(0)).await, 200);
     // Only months that ended CLOSED_AFTER ago or earlier.
+    let packed_months = partitions(&pool, "measurement_packed").await;
     assert!(
-        compacted
+        packed_months
             .iter()
-            .all(|(name, _)| month_end(name) <= Utc::now() - CLOSED_AFTER),
-        "{compacted:?}"
+            .filter(|name| *name != "measurement_packed_default")
+            .all(|name| month_end(&name.replace("packed_", "")) <= Utc::now() - CLOSED_AFTER),
+        "{packed_months:?}"
     );
-    let (size_after, options_after) = key_of(&pool, &closed).await;
-    assert_eq!(options_after, Some(vec!["fillfactor=100".to_owned()]));
     assert!(
-        size_after * 4 < size_before * 3,
-        "the key took {size_before} bytes before and {size_after} after"
+        packed_months.contains(&packed_partition),
+        "{packed_months:?}"
     );
-    // The rebuilt key is the partition's key: the rows are all there, and a duplicate
-    // delivered again is still stored once.
-    assert_eq!(count_rows(&pool).await, rows);
+    // Every measurement is still there, and a packed month takes less than a third of
+    // the space its rows and key took.
+    assert_eq!(every_measurement(&pool).await, measurements);
+    let size_after = size_of(&pool, &closed).await + size_of(&pool, &packed_partition).await;
+    assert!(
+        size_after * 3 < size_before,
+        "the month took {size_before} bytes as rows and {size_after} packed"
+    );
+
+    // A packed measurement delivered again is skipped; a new one is stored as a row,
+    // counted once, and packed by the next run.
     create_measurements(&pool, &[redelivered]).await.unwrap();
-    assert_eq!(count_rows(&pool).await, rows);
-
-    // Nothing to do until a month grows by more than a quarter: by a fifth (2,000
-    // rows), nothing; by a further 8,000, its key is compacted again.
-    let mut compacted_by_runs = Vec::new();
-    for steps in [0, 100, 400] {
-        insert_interleaved(&pool, &sensors, 60, steps).await;
-        let upkeep = retain_measurements::run(&pool, None).await.unwrap();
-        compacted_by_runs.push(upkeep.compacted);
-    }
-    assert_eq!(compacted_by_runs, [0, 0, 1]);
-    let rows_recorded = compacted_partitions(&pool)
+    assert_eq!(every_measurement(&pool).await, measurements);
+    assert_eq!(stored_values(&pool).await.1, summaries.1);
+    let mut late = measurement(sensors[0], 60);
+    late.value = BTreeMap::from([(Attribute::parse("a").unwrap(), -1.0)]);
+    create_measurements(&pool, std::slice::from_ref(&late))
         .await
-        .into_iter()
-        .find(|(name, _)| *name == closed)
-        .map(|(_, rows)| rows);
-    assert!(rows_recorded >= Some(18_000), "{rows_recorded:?}");
+        .unwrap();
+    create_measurements(&pool, &[late]).await.unwrap();
+    assert_eq!(count_rows(&pool, &closed).await, 1);
+    assert_eq!(every_measurement(&pool).await.len(), measurements.len() + 1);
+    assert!(!summaries.1.contains(&-1.0));
+    assert!(stored_values(&pool).await.1.contains(&-1.0));
+    let upkeep = retain_measurements::run(&pool, None).await.unwrap();
+    assert_eq!(upkeep.packed, 1, "{upkeep:?}");
+    assert_eq!(count_rows(&pool, &closed).await, 0);
+    assert_eq!(every_measurement(&pool).await.len(), measurements.len() + 1);
+    // Nothing left to pack.
+    let upkeep = retain_measurements::run(&pool, None).await.unwrap();
+    assert_eq!(upkeep.packed, 0, "{upkeep:?}");
 
-    // Retention forgets the compaction of a month it drops.
+    // Retention drops the packed days of the months it drops.
     retain_measurements::run(&pool, Some(TimeDelta::days(1)))
         .await
         .unwrap();
-    assert!(
-        compacted_partitions(&pool)
-            .await
-            .iter()
-            .all(|(name, _)| *name != closed)
-    );
-}
-
-#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
-async fn a_compaction_that_did_not_finish_is_cleaned_up_and_done_again(pool: PgPool) {
-    let sensors = [create_sensor(&pool).await, create_sensor(&pool).await];
-    sqlx::query("SELECT create_measurement_partitions(now() - interval '100 days', now())")
-        .execute(&pool)
-        .await
-        .unwrap();
-    insert_interleaved(&pool, &sensors, 60, 100).await;
-    let closed = partition_of(60);
-    retain_measurements::run(&pool, None).await.unwrap();
-    // What an interrupted REINDEX CONCURRENTLY leaves: an invalid index beside the key
-    // (here one whose build failed on duplicates).
-    let leftover = format!("{closed}_pkey_ccnew");
-    let failed = sqlx::raw_sql(AssertSqlSafe(format!(
-        "CREATE UNIQUE INDEX CONCURRENTLY {leftover} ON {closed} (sensor_identifier)"
-    )))
-    .execute(&pool)
-    .await;
-    assert!(failed.is_err());
-    let invalid_indexes = || async {
-        sqlx::query_scalar::<_, String>(
-            "SELECT indexrelid::regclass::text FROM pg_index
-             WHERE indrelid = $1::regclass AND NOT indisvalid",
-        )
-        .bind(&closed)
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-    };
-    assert_eq!(invalid_indexes().await, [leftover]);
-
-    let upkeep = retain_measurements::run(&pool, None).await.unwrap();
-    assert_eq!(upkeep.compacted, 1, "{upkeep:?}");
-    assert_eq!(invalid_indexes().await, Vec::<String>::new());
     assert_eq!(
-        key_of(&pool, &closed).await.1,
-        Some(vec!["fillfactor=100".to_owned()])
+        partitions(&pool, "measurement_packed").await,
+        ["measurement_packed_default"]
     );
+    assert_eq!(count_rows(&pool, "measurement_packed").await, 0);
 }

@@ -1,8 +1,9 @@
 //! Measurement aggregates over any range: per attribute, buckets of any width from a
 //! minute to 30 days, aligned to the epoch. Buckets of whole hours are summed from the
 //! rollups (`measurement_day` for buckets of whole days, and `measurement_hour`, a row
-//! a day of 24 hours; a trigger keeps both on ingest) and the rows of the partial hours at the range's
-//! edges; finer buckets from the rows.
+//! a day of 24 hours; a trigger keeps both on ingest) and the measurements of the partial
+//! hours at the range's edges; finer buckets from the measurements. Measurements are
+//! read with `measurements_in`, whether stored as rows or packed (closed months).
 
 use std::collections::BTreeMap;
 
@@ -122,12 +123,11 @@ pub async fn read_measurement_aggregates(
                 SELECT data_point.key, measurement.creation_timestamp,
                     data_point.value::double precision, data_point.value::double precision,
                     1, data_point.value::numeric
-                FROM measurement, json_each_text(measurement.value) AS data_point
-                WHERE measurement.sensor_identifier = $1
-                    AND (measurement.creation_timestamp >= $2
-                            AND measurement.creation_timestamp < $7
-                        OR measurement.creation_timestamp >= $8
-                            AND measurement.creation_timestamp < $3)
+                FROM (
+                    SELECT * FROM measurements_in($1, $2, $7)
+                    UNION ALL
+                    SELECT * FROM measurements_in($1, $8, $3)
+                ) AS measurement, json_each_text(measurement.value) AS data_point
             )
             SELECT
                 attribute,
@@ -167,10 +167,8 @@ pub async fn read_measurement_aggregates(
                 min(data_point.value::double precision) AS minimum,
                 max(data_point.value::double precision) AS maximum,
                 count(*) AS count
-            FROM measurement, json_each_text(measurement.value) AS data_point
-            WHERE measurement.sensor_identifier = $1
-                AND measurement.creation_timestamp >= $2
-                AND measurement.creation_timestamp < $3
+            FROM measurements_in($1, $2, $3) AS measurement,
+                json_each_text(measurement.value) AS data_point
             GROUP BY 1, 2
             "#,
             sensor,
@@ -252,10 +250,11 @@ async fn read_hourly_buckets(
             ARRAY[min(data_point.value::double precision)],
             ARRAY[max(data_point.value::double precision)],
             ARRAY[count(*)]
-        FROM measurement, json_each_text(measurement.value) AS data_point
-        WHERE measurement.sensor_identifier = $1
-            AND (measurement.creation_timestamp >= $2 AND measurement.creation_timestamp < $4
-                OR measurement.creation_timestamp >= $5 AND measurement.creation_timestamp < $3)
+        FROM (
+            SELECT * FROM measurements_in($1, $2, $4)
+            UNION ALL
+            SELECT * FROM measurements_in($1, $5, $3)
+        ) AS measurement, json_each_text(measurement.value) AS data_point
         GROUP BY 1, 2
         "#,
         sensor_identifier.as_uuid(),

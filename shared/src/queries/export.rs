@@ -34,7 +34,8 @@ impl ExportRange {
 /// measurements (one heap page a row, at 1,000 sensors) with bitmap scans and sorts them:
 /// nothing is sent before the last row is read, and past `work_mem` the sort writes the
 /// whole export to disk first. Read in the key's order (an index scan of each monthly
-/// partition, merged), the first row goes out at once and nothing is sorted.
+/// partition, merged), the first row goes out at once and nothing is sorted but the
+/// packed days (see [`stream_measurements`]).
 /// [`reset_after_export`] gives the connection its settings back.
 pub async fn set_up_export(
     connection: &mut PgConnection,
@@ -67,6 +68,12 @@ pub struct ExportedMeasurement {
 
 /// The sensor's measurements in `range` by creation time (and fingerprint, so that the
 /// order is the same on every read), as the pages order them.
+///
+/// A day at a time, in the order of the sensor's 4-hour counts (a row a day with
+/// measurements): a day without packed measurements is read in the key's order, and a
+/// packed day (a closed month's, see the migration `closed_months_packed`) is sorted
+/// with the few rows that arrived after it was packed. Nothing larger than a day is
+/// sorted.
 pub fn stream_measurements(
     connection: &mut PgConnection,
     sensor_identifier: Identifier,
@@ -76,11 +83,34 @@ pub fn stream_measurements(
     sqlx::query_as!(
         ExportedMeasurement,
         r#"
-        SELECT value::text AS "value!", revision AS "revision: _",
-            creation_timestamp AS "creation_timestamp: _"
-        FROM measurement
-        WHERE sensor_identifier = $1 AND creation_timestamp >= $2 AND creation_timestamp < $3
-        ORDER BY creation_timestamp, fingerprint
+        SELECT measurement.value::text AS "value!", measurement.revision AS "revision: _",
+            measurement.creation_timestamp AS "creation_timestamp!: _"
+        FROM measurement_count AS day
+        LEFT JOIN measurement_packed AS packed
+            ON packed.sensor_identifier = day.sensor_identifier
+                AND packed.day_timestamp = day.day_timestamp
+        CROSS JOIN LATERAL (
+            (
+                SELECT value, revision, creation_timestamp, fingerprint
+                FROM measurement
+                WHERE packed.day_timestamp IS NULL AND sensor_identifier = $1
+                    AND creation_timestamp >= greatest(day.day_timestamp, $2)
+                    AND creation_timestamp < least(day.day_timestamp + interval '1 day', $3)
+                ORDER BY creation_timestamp, fingerprint
+            )
+            UNION ALL
+            (
+                SELECT value, revision, creation_timestamp, fingerprint
+                FROM measurements_in($1, greatest(day.day_timestamp, $2),
+                    least(day.day_timestamp + interval '1 day', $3))
+                WHERE packed.day_timestamp IS NOT NULL
+                ORDER BY creation_timestamp, fingerprint
+            )
+        ) AS measurement
+        WHERE day.sensor_identifier = $1
+            AND day.day_timestamp > $2::timestamptz - interval '1 day'
+            AND day.day_timestamp < $3
+        ORDER BY day.day_timestamp
         "#,
         sensor_identifier.as_uuid(),
         from,

@@ -230,6 +230,10 @@ pub async fn read_count_days(
 /// of the page's last timestamp does a second scan read the rest of the run. (One
 /// statement that first finds the page's last timestamp and then reads up to it scans
 /// the page twice, which cost PostgreSQL a third more.)
+///
+/// The rows of a closed month are packed a day to a row (see the migration
+/// `closed_months_packed`): each scan takes the first rows stored as rows and those of
+/// the packed days that hold enough, and keeps the first of both.
 async fn read_page_rows(
     connection: &mut PgConnection,
     sensor_identifier: Identifier,
@@ -244,10 +248,20 @@ async fn read_page_rows(
                 PageRow,
                 r#"
                 SELECT value::text AS "value!", revision AS "revision: _",
-                    creation_timestamp AS "creation_timestamp: _", fingerprint
-                FROM measurement
-                WHERE sensor_identifier = $1 AND creation_timestamp > $2
-                    AND creation_timestamp < $4
+                    creation_timestamp AS "creation_timestamp!: _", fingerprint AS "fingerprint!"
+                FROM (
+                    (
+                        SELECT value, revision, creation_timestamp, fingerprint
+                        FROM measurement
+                        WHERE sensor_identifier = $1 AND creation_timestamp > $2
+                            AND creation_timestamp < $4
+                        ORDER BY creation_timestamp, fingerprint
+                        LIMIT $3::bigint + 1
+                    )
+                    UNION ALL
+                    SELECT value, revision, creation_timestamp, fingerprint
+                    FROM packed_measurements_of_page($1, $2, $4, ($3::bigint + 1)::integer, true)
+                ) AS page
                 ORDER BY creation_timestamp, fingerprint
                 LIMIT $3::bigint + 1
                 "#,
@@ -264,10 +278,20 @@ async fn read_page_rows(
                 PageRow,
                 r#"
                 SELECT value::text AS "value!", revision AS "revision: _",
-                    creation_timestamp AS "creation_timestamp: _", fingerprint
-                FROM measurement
-                WHERE sensor_identifier = $1 AND creation_timestamp < $2
-                    AND creation_timestamp > $4
+                    creation_timestamp AS "creation_timestamp!: _", fingerprint AS "fingerprint!"
+                FROM (
+                    (
+                        SELECT value, revision, creation_timestamp, fingerprint
+                        FROM measurement
+                        WHERE sensor_identifier = $1 AND creation_timestamp < $2
+                            AND creation_timestamp > $4
+                        ORDER BY creation_timestamp DESC, fingerprint DESC
+                        LIMIT $3::bigint + 1
+                    )
+                    UNION ALL
+                    SELECT value, revision, creation_timestamp, fingerprint
+                    FROM packed_measurements_of_page($1, $2, $4, ($3::bigint + 1)::integer, false)
+                ) AS page
                 ORDER BY creation_timestamp DESC, fingerprint DESC
                 LIMIT $3::bigint + 1
                 "#,
@@ -304,9 +328,8 @@ async fn read_rest_of_run(
         PageRow,
         r#"
         SELECT value::text AS "value!", revision AS "revision: _",
-            creation_timestamp AS "creation_timestamp: _", fingerprint
-        FROM measurement
-        WHERE sensor_identifier = $1 AND creation_timestamp = $2
+            creation_timestamp AS "creation_timestamp!: _", fingerprint AS "fingerprint!"
+        FROM measurements_in($1, $2::timestamptz, $2::timestamptz + interval '1 microsecond')
         ORDER BY fingerprint
         "#,
         sensor_identifier.as_uuid(),

@@ -1,6 +1,6 @@
 //! The shared crate's tests against a real PostgreSQL: the pools, how the errors
-//! PostgreSQL raises are judged, the ingestion, aggregate and export queries and the
-//! migrations. One binary (`./scripts/test -p sensorium-shared --test shared [filter]`),
+//! PostgreSQL raises are judged, the ingestion, aggregate and export queries, the
+//! migrations and the packing of closed months. One binary (`./scripts/test -p sensorium-shared --test shared [filter]`),
 //! a file per subject.
 
 mod aggregate_queries;
@@ -8,3 +8,4 @@ mod database;
 mod export_queries;
 mod ingest_queries;
 mod migrations;
+mod packed_months;

@@ -10,7 +10,7 @@ async fn tables(pool: &PgPool) -> Vec<String> {
     sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables
          WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations'
-             AND table_name !~ '^measurement(_count|_day|_hour)?_(default|[0-9]{4}_[0-9]{2})$'
+             AND table_name !~ '^measurement(_count|_day|_hour|_packed)?_(default|[0-9]{4}_[0-9]{2})$'
          ORDER BY table_name",
     )
     .fetch_all(pool)
@@ -30,10 +30,10 @@ async fn applying_the_migrations_twice_is_a_no_op(pool: PgPool) {
             "log",
             "measurement",
             "measurement_bucket",
-            "measurement_compaction",
             "measurement_count",
             "measurement_day",
             "measurement_hour",
+            "measurement_packed",
             "network",
             "permission",
             "sensor",

@@ -1,0 +1,325 @@
+//! Closed months packed a sensor's day to a row: every read of measurements (pages both
+//! ways and from a cursor, runs of equal timestamps, exports, aggregates at every
+//! resolution) answers the same before and after a month is packed, a measurement that
+//! arrives late in a packed month is stored once and read in its place, and the next
+//! packing merges it.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::TryStreamExt;
+use sensorium_shared::aggregation::AggregationRange;
+use sensorium_shared::domain::{Attribute, Identifier, Revision, Timestamp};
+use sensorium_shared::pages::{Direction, PageRequest};
+use sensorium_shared::queries::aggregates::read_measurement_aggregates;
+use sensorium_shared::queries::export::{
+    ExportRange, reset_after_export, set_up_export, stream_measurements,
+};
+use sensorium_shared::queries::measurements::{
+    NewMeasurement, create_measurements, read_count_days, read_measurement_page,
+};
+use sensorium_shared::queries::partitions::pack_measurement_month;
+use sensorium_shared::testing::create_sensor;
+use sqlx::{AssertSqlSafe, PgPool};
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap()
+}
+
+fn timestamp(moment: DateTime<Utc>) -> Timestamp {
+    Timestamp::from_datetime(moment)
+}
+
+fn measurement(sensor: Identifier, moment: DateTime<Utc>, index: i64) -> NewMeasurement {
+    NewMeasurement {
+        sensor_identifier: sensor,
+        timestamp: timestamp(moment),
+        revision: (index % 3 != 0).then(|| Revision::parse(index % 5).unwrap()),
+        value: BTreeMap::from([
+            (Attribute::parse("a").unwrap(), index as f64),
+            (Attribute::parse("b").unwrap(), index as f64 / 8.0),
+        ]),
+        receipt_timestamp: timestamp(moment + TimeDelta::seconds(3)),
+        position: (index % 4) as i32,
+    }
+}
+
+/// Two sensors' measurements in June 2026, every 17 minutes for 3.5 days, with a run of
+/// 70 at one instant (more than a page), and a few in July.
+async fn store_measurements(pool: &PgPool, sensors: [Identifier; 2]) {
+    sqlx::query("SELECT create_measurement_partitions('2026-05-01', '2026-08-01')")
+        .execute(pool)
+        .await
+        .unwrap();
+    let start = at("2026-06-10T00:00:00Z");
+    let mut batch = Vec::new();
+    for index in 0..300 {
+        for sensor in sensors {
+            batch.push(measurement(
+                sensor,
+                start + TimeDelta::minutes(17 * index),
+                index,
+            ));
+        }
+    }
+    for index in 0..70 {
+        batch.push(measurement(
+            sensors[0],
+            at("2026-06-11T12:00:00Z"),
+            1_000 + index,
+        ));
+    }
+    for index in 0..5 {
+        batch.push(measurement(
+            sensors[0],
+            at("2026-07-01T00:30:00Z"),
+            2_000 + index,
+        ));
+    }
+    for chunk in batch.chunks(100) {
+        create_measurements(pool, chunk).await.unwrap();
+    }
+}
+
+/// The last creation timestamp of a page (the REST API's JSON array).
+fn last_timestamp(page: &str) -> Option<Timestamp> {
+    let rows: Vec<serde_json::Value> = serde_json::from_str(page).unwrap();
+    let last = rows.last()?;
+    Some(Timestamp::parse(last["creation_timestamp"].as_f64().unwrap()).unwrap())
+}
+
+/// Every page of the sensor's measurements in `direction`, walked by cursor.
+async fn walk_pages(pool: &PgPool, sensor: Identifier, direction: Direction) -> Vec<String> {
+    let mut connection = pool.acquire().await.unwrap();
+    let count_days = read_count_days(&mut connection, sensor).await.unwrap();
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = read_measurement_page(
+            &mut connection,
+            sensor,
+            PageRequest { direction, cursor },
+            count_days,
+        )
+        .await
+        .unwrap();
+        let Some(last) = last_timestamp(&page) else {
+            break;
+        };
+        // Pages walk away from where they start: the next cursor is the first element
+        // of a previous page (ascending order), the last of a next one.
+        cursor = Some(match direction {
+            Direction::Next => last,
+            Direction::Previous => {
+                let rows: Vec<serde_json::Value> = serde_json::from_str(&page).unwrap();
+                Timestamp::parse(rows[0]["creation_timestamp"].as_f64().unwrap()).unwrap()
+            }
+        });
+        pages.push(page);
+        assert!(pages.len() < 100, "the pages do not end");
+    }
+    pages
+}
+
+async fn export(pool: &PgPool, sensor: Identifier, range: ExportRange) -> Vec<String> {
+    let mut connection = pool.acquire().await.unwrap();
+    set_up_export(&mut connection, "60s").await.unwrap();
+    let rows: Vec<_> = stream_measurements(&mut connection, sensor, range)
+        .try_collect()
+        .await
+        .unwrap();
+    reset_after_export(&mut connection).await.unwrap();
+    // Each row led by its timestamp, of one width.
+    rows.iter()
+        .map(|row| format!("{:017.6} {row:?}", row.creation_timestamp.as_seconds()))
+        .collect()
+}
+
+/// Whether exported rows (see [`export`]) are in time order.
+fn in_time_order(rows: &[String]) -> bool {
+    rows.windows(2).all(|pair| pair[0][..17] <= pair[1][..17])
+}
+
+async fn aggregate(
+    pool: &PgPool,
+    sensor: Identifier,
+    from: &str,
+    to: &str,
+    interval: i64,
+) -> String {
+    let range = AggregationRange::parse(
+        Some(timestamp(at(from))),
+        Some(timestamp(at(to))),
+        Some(interval),
+        Timestamp::now(),
+    )
+    .unwrap();
+    read_measurement_aggregates(pool, sensor, range)
+        .await
+        .unwrap()
+}
+
+/// Everything the API reads of a sensor's measurements.
+#[derive(Debug, PartialEq)]
+struct Reads {
+    next_pages: Vec<String>,
+    previous_pages: Vec<String>,
+    page_inside_the_run: String,
+    export: Vec<String>,
+    export_from_inside_a_day: Vec<String>,
+    ten_minutes: String,
+    hours_with_partial_edges: String,
+    days: String,
+}
+
+async fn reads(pool: &PgPool, sensor: Identifier) -> Reads {
+    let mut connection = pool.acquire().await.unwrap();
+    let count_days = read_count_days(&mut connection, sensor).await.unwrap();
+    let page_inside_the_run = read_measurement_page(
+        &mut connection,
+        sensor,
+        PageRequest {
+            direction: Direction::Next,
+            cursor: Some(timestamp(at("2026-06-11T11:59:00Z"))),
+        },
+        count_days,
+    )
+    .await
+    .unwrap();
+    drop(connection);
+    Reads {
+        next_pages: walk_pages(pool, sensor, Direction::Next).await,
+        previous_pages: walk_pages(pool, sensor, Direction::Previous).await,
+        page_inside_the_run,
+        export: export(pool, sensor, ExportRange::default()).await,
+        export_from_inside_a_day: export(
+            pool,
+            sensor,
+            ExportRange {
+                from: Some(timestamp(at("2026-06-11T07:08:00Z"))),
+                to: Some(timestamp(at("2026-07-01T00:31:00Z"))),
+            },
+        )
+        .await,
+        ten_minutes: aggregate(
+            pool,
+            sensor,
+            "2026-06-10T05:00:00Z",
+            "2026-06-12T03:00:00Z",
+            600,
+        )
+        .await,
+        hours_with_partial_edges: aggregate(
+            pool,
+            sensor,
+            "2026-06-09T10:30:00Z",
+            "2026-06-14T07:15:00Z",
+            3600,
+        )
+        .await,
+        days: aggregate(
+            pool,
+            sensor,
+            "2026-06-01T00:00:00Z",
+            "2026-08-01T00:00:00Z",
+            86_400,
+        )
+        .await,
+    }
+}
+
+async fn rows_of(pool: &PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn every_read_answers_the_same_once_a_month_is_packed(pool: PgPool) {
+    let sensors = [create_sensor(&pool).await, create_sensor(&pool).await];
+    store_measurements(&pool, sensors).await;
+    let before = reads(&pool, sensors[0]).await;
+    assert_eq!(before.export.len(), 375);
+    assert!(in_time_order(&before.export));
+    assert!(before.next_pages.len() >= 6, "{}", before.next_pages.len());
+    // The page from inside the run holds the whole run, more than a page.
+    assert_eq!(
+        last_timestamp(&before.page_inside_the_run),
+        Some(timestamp(at("2026-06-11T12:00:00Z")))
+    );
+
+    for month in ["2026-06-01T00:00:00Z", "2026-07-01T00:00:00Z"] {
+        let packed = pack_measurement_month(&pool, at(month)).await.unwrap();
+        assert!(packed > 0, "{month}");
+    }
+    assert_eq!(rows_of(&pool, "measurement").await, 0);
+    // A sensor's day to a row: June's 4 days of two sensors, and July's one day.
+    assert_eq!(rows_of(&pool, "measurement_packed").await, 9);
+    assert_eq!(reads(&pool, sensors[0]).await, before);
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn a_late_measurement_in_a_packed_month_is_stored_once_read_in_place_and_packed_next(
+    pool: PgPool,
+) {
+    let sensors = [create_sensor(&pool).await, create_sensor(&pool).await];
+    store_measurements(&pool, sensors).await;
+    pack_measurement_month(&pool, at("2026-06-01T00:00:00Z"))
+        .await
+        .unwrap();
+    let packed = reads(&pool, sensors[0]).await;
+
+    // Delivered again, a packed measurement is not stored again.
+    let again = measurement(sensors[0], at("2026-06-11T12:00:00Z"), 1_003);
+    assert_eq!(create_measurements(&pool, &[again]).await.unwrap(), 0);
+    assert_eq!(reads(&pool, sensors[0]).await, packed);
+
+    // A new one inside the run is stored as a row and read in its place.
+    let late = measurement(sensors[0], at("2026-06-11T12:00:00Z"), 5_000);
+    assert_eq!(create_measurements(&pool, &[late]).await.unwrap(), 1);
+    let with_late = reads(&pool, sensors[0]).await;
+    assert_eq!(with_late.export.len(), packed.export.len() + 1);
+    assert!(in_time_order(&with_late.export));
+    assert_ne!(with_late.page_inside_the_run, packed.page_inside_the_run);
+    assert_ne!(with_late.ten_minutes, packed.ten_minutes);
+
+    // The next packing merges it into its day.
+    assert_eq!(
+        pack_measurement_month(&pool, at("2026-06-01T00:00:00Z"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(rows_of(&pool, "measurement_2026_06").await, 0);
+    assert_eq!(reads(&pool, sensors[0]).await, with_late);
+    let day_count: i32 = sqlx::query_scalar(
+        "SELECT measurement_count FROM measurement_packed
+         WHERE sensor_identifier = $1 AND day_timestamp = '2026-06-11T00:00:00Z'",
+    )
+    .bind(sensors[0])
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(day_count, 85 + 70 + 1);
+}
+
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn a_deleted_sensors_packed_days_go_with_it(pool: PgPool) {
+    let sensors = [create_sensor(&pool).await, create_sensor(&pool).await];
+    store_measurements(&pool, sensors).await;
+    pack_measurement_month(&pool, at("2026-06-01T00:00:00Z"))
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM sensor WHERE identifier = $1")
+        .bind(sensors[0])
+        .execute(&pool)
+        .await
+        .unwrap();
+    let owners: Vec<sqlx::types::Uuid> =
+        sqlx::query_scalar("SELECT DISTINCT sensor_identifier FROM measurement_packed")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(owners, [sensors[1].as_uuid()]);
+}
