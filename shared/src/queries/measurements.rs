@@ -232,8 +232,9 @@ pub async fn read_count_days(
 /// the page twice, which cost PostgreSQL a third more.)
 ///
 /// The rows of a closed month are packed a day to a row (see the migration
-/// `closed_months_packed`): each scan takes the first rows stored as rows and those of
-/// the packed days that hold enough, and keeps the first of both.
+/// `closed_months_packed`): each scan takes the first rows stored as rows, then the
+/// packed days that hold enough up to the last of those (none where they all lie in an
+/// open month, as the newest page's do), and keeps the first of both.
 async fn read_page_rows(
     connection: &mut PgConnection,
     sensor_identifier: Identifier,
@@ -247,20 +248,31 @@ async fn read_page_rows(
             sqlx::query_as!(
                 PageRow,
                 r#"
+                WITH stored AS MATERIALIZED (
+                    SELECT value, revision, creation_timestamp, fingerprint
+                    FROM measurement
+                    WHERE sensor_identifier = $1 AND creation_timestamp > $2
+                        AND creation_timestamp < $4
+                    ORDER BY creation_timestamp, fingerprint
+                    LIMIT $3::bigint + 1
+                )
                 SELECT value::text AS "value!", revision AS "revision: _",
                     creation_timestamp AS "creation_timestamp!: _", fingerprint AS "fingerprint!"
                 FROM (
-                    (
-                        SELECT value, revision, creation_timestamp, fingerprint
-                        FROM measurement
-                        WHERE sensor_identifier = $1 AND creation_timestamp > $2
-                            AND creation_timestamp < $4
-                        ORDER BY creation_timestamp, fingerprint
-                        LIMIT $3::bigint + 1
-                    )
+                    SELECT * FROM stored
                     UNION ALL
                     SELECT value, revision, creation_timestamp, fingerprint
-                    FROM packed_measurements_of_page($1, $2, $4, ($3::bigint + 1)::integer, true)
+                    FROM packed_measurements_of_page(
+                        $1, $2,
+                        coalesce(
+                            (
+                                SELECT max(creation_timestamp) + interval '1 microsecond'
+                                FROM stored HAVING count(*) > $3::bigint
+                            ),
+                            $4
+                        ),
+                        ($3::bigint + 1)::integer, true
+                    )
                 ) AS page
                 ORDER BY creation_timestamp, fingerprint
                 LIMIT $3::bigint + 1
@@ -277,20 +289,31 @@ async fn read_page_rows(
             sqlx::query_as!(
                 PageRow,
                 r#"
+                WITH stored AS MATERIALIZED (
+                    SELECT value, revision, creation_timestamp, fingerprint
+                    FROM measurement
+                    WHERE sensor_identifier = $1 AND creation_timestamp < $2
+                        AND creation_timestamp > $4
+                    ORDER BY creation_timestamp DESC, fingerprint DESC
+                    LIMIT $3::bigint + 1
+                )
                 SELECT value::text AS "value!", revision AS "revision: _",
                     creation_timestamp AS "creation_timestamp!: _", fingerprint AS "fingerprint!"
                 FROM (
-                    (
-                        SELECT value, revision, creation_timestamp, fingerprint
-                        FROM measurement
-                        WHERE sensor_identifier = $1 AND creation_timestamp < $2
-                            AND creation_timestamp > $4
-                        ORDER BY creation_timestamp DESC, fingerprint DESC
-                        LIMIT $3::bigint + 1
-                    )
+                    SELECT * FROM stored
                     UNION ALL
                     SELECT value, revision, creation_timestamp, fingerprint
-                    FROM packed_measurements_of_page($1, $2, $4, ($3::bigint + 1)::integer, false)
+                    FROM packed_measurements_of_page(
+                        $1, $2,
+                        coalesce(
+                            (
+                                SELECT min(creation_timestamp) - interval '1 microsecond'
+                                FROM stored HAVING count(*) > $3::bigint
+                            ),
+                            $4
+                        ),
+                        ($3::bigint + 1)::integer, false
+                    )
                 ) AS page
                 ORDER BY creation_timestamp DESC, fingerprint DESC
                 LIMIT $3::bigint + 1

@@ -1,8 +1,8 @@
 //! Closed months packed a sensor's day to a row: every read of measurements (pages both
 //! ways and from a cursor, runs of equal timestamps, exports, aggregates at every
-//! resolution) answers the same before and after a month is packed, a measurement that
-//! arrives late in a packed month is stored once and read in its place, and the next
-//! packing merges it.
+//! resolution) answers the same before and after a month is packed, measurements that
+//! arrive late in a packed month are stored once and read in their places, and the next
+//! packing merges them.
 
 use std::collections::BTreeMap;
 
@@ -260,7 +260,7 @@ async fn every_read_answers_the_same_once_a_month_is_packed(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
-async fn a_late_measurement_in_a_packed_month_is_stored_once_read_in_place_and_packed_next(
+async fn late_measurements_in_a_packed_month_are_stored_once_read_in_place_and_packed_next(
     pool: PgPool,
 ) {
     let sensors = [create_sensor(&pool).await, create_sensor(&pool).await];
@@ -275,21 +275,26 @@ async fn a_late_measurement_in_a_packed_month_is_stored_once_read_in_place_and_p
     assert_eq!(create_measurements(&pool, &[again]).await.unwrap(), 0);
     assert_eq!(reads(&pool, sensors[0]).await, packed);
 
-    // A new one inside the run is stored as a row and read in its place.
-    let late = measurement(sensors[0], at("2026-06-11T12:00:00Z"), 5_000);
-    assert_eq!(create_measurements(&pool, &[late]).await.unwrap(), 1);
+    // New ones are stored as rows and read in their places: one inside the run, and
+    // more than a page among the packed days, so that pages take part of both.
+    let mut late = vec![measurement(sensors[0], at("2026-06-11T12:00:00Z"), 5_000)];
+    for index in 0..99 {
+        let moment = at("2026-06-10T00:05:00Z") + TimeDelta::minutes(50 * index);
+        late.push(measurement(sensors[0], moment, 6_000 + index));
+    }
+    assert_eq!(create_measurements(&pool, &late).await.unwrap(), 100);
     let with_late = reads(&pool, sensors[0]).await;
-    assert_eq!(with_late.export.len(), packed.export.len() + 1);
+    assert_eq!(with_late.export.len(), packed.export.len() + 100);
     assert!(in_time_order(&with_late.export));
     assert_ne!(with_late.page_inside_the_run, packed.page_inside_the_run);
     assert_ne!(with_late.ten_minutes, packed.ten_minutes);
 
-    // The next packing merges it into its day.
+    // The next packing merges them into their days, where they are read as they were.
     assert_eq!(
         pack_measurement_month(&pool, at("2026-06-01T00:00:00Z"))
             .await
             .unwrap(),
-        1
+        100
     );
     assert_eq!(rows_of(&pool, "measurement_2026_06").await, 0);
     assert_eq!(reads(&pool, sensors[0]).await, with_late);
@@ -301,7 +306,9 @@ async fn a_late_measurement_in_a_packed_month_is_stored_once_read_in_place_and_p
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!(day_count, 85 + 70 + 1);
+    // 85 every 17 minutes, the run of 70, and the late ones: 1 in the run, 29 every 50
+    // minutes.
+    assert_eq!(day_count, 85 + 70 + 1 + 29);
 }
 
 #[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
