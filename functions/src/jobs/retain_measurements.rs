@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
+pub use sensorium_shared::queries::partitions::CLOSED_AFTER;
 use sensorium_shared::queries::partitions::{
     closed_months, create_measurement_partitions, drop_measurement_partitions,
     pack_measurement_month,
@@ -17,11 +18,6 @@ use sqlx::PgPool;
 /// How far ahead partitions are created: the job may fail for weeks before a month's
 /// measurements land in the default partition.
 const PARTITIONS_AHEAD: TimeDelta = TimeDelta::days(93);
-
-/// How long after its end a month counts as closed and is packed: a sensor that was
-/// offline sends its backlog when it comes back, and the rows that arrive after the
-/// packing wait as rows for the next run's.
-pub const CLOSED_AFTER: TimeDelta = TimeDelta::days(7);
 
 /// No packing starts after the job has run this long. The job's function may run 300 s
 /// and a statement 270 s; packing a month of 4 million measurements takes tens of

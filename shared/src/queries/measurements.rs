@@ -9,6 +9,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 use crate::domain::{Attribute, Identifier, Revision, Timestamp};
 use crate::limits::PAGE_SIZE;
 use crate::pages::{Direction, PageRequest, ascending};
+use crate::queries::partitions::never_packed_since;
 use crate::queries::{Duplicates, insert_skipping_stored, write_json};
 
 /// One measurement as received, validated, ready to store.
@@ -231,11 +232,54 @@ pub async fn read_count_days(
 /// statement that first finds the page's last timestamp and then reads up to it scans
 /// the page twice, which cost PostgreSQL a third more.)
 ///
-/// The rows of a closed month are packed a day to a row (see the migration
-/// `closed_months_packed`): each scan takes the first rows stored as rows, then the
-/// packed days that hold enough up to the last of those (none where they all lie in an
-/// open month, as the newest page's do), and keeps the first of both.
+/// The measurements of a closed month are packed a sensor's day to a row (see the
+/// migration `closed_months_packed`). A scan that can reach a packed month (one before
+/// [`never_packed_since`]) takes the rows and, from the packed days that hold enough,
+/// those up to the last of the rows, and keeps the first of both; other scans, as the
+/// newest page's, read rows alone.
 async fn read_page_rows(
+    connection: &mut PgConnection,
+    sensor_identifier: Identifier,
+    page: PageRequest<Timestamp>,
+    end: DateTime<Utc>,
+) -> Result<Vec<PageRow>, sqlx::Error> {
+    let never_packed = never_packed_since(Utc::now());
+    let mut rows = match page.direction {
+        Direction::Next if page.timestamp_bound() < never_packed => {
+            read_rows_and_packed_days(&mut *connection, sensor_identifier, page, end).await?
+        }
+        Direction::Next => read_rows(&mut *connection, sensor_identifier, page, end).await?,
+        Direction::Previous => {
+            let rows = read_rows(&mut *connection, sensor_identifier, page, end).await?;
+            // Descending: the scan reached down to its last row, or to its end.
+            let reach = match rows.last() {
+                Some(last) if rows.len() as i64 > PAGE_SIZE => {
+                    last.creation_timestamp.as_datetime()
+                }
+                _ => end,
+            };
+            if reach < never_packed {
+                read_rows_and_packed_days(&mut *connection, sensor_identifier, page, end).await?
+            } else {
+                rows
+            }
+        }
+    };
+    if rows.len() as i64 > PAGE_SIZE {
+        let beyond = rows.pop().expect("more rows than a page");
+        let last = rows.last().expect("a page holds rows");
+        if beyond.creation_timestamp == last.creation_timestamp {
+            let rest =
+                read_rest_of_run(connection, sensor_identifier, page.direction, last).await?;
+            rows.extend(rest);
+        }
+    }
+    Ok(ascending(page.direction, rows))
+}
+
+/// The rows (not the packed days) of the page between its bound and `end` (excluded)
+/// in its direction: a row more than a page.
+async fn read_rows(
     connection: &mut PgConnection,
     sensor_identifier: Identifier,
     page: PageRequest<Timestamp>,
@@ -243,7 +287,62 @@ async fn read_page_rows(
 ) -> Result<Vec<PageRow>, sqlx::Error> {
     let (sensor, bound) = (sensor_identifier.as_uuid(), page.timestamp_bound());
     // Each value comes back as the json text PostgreSQL checked when it was stored.
-    let mut rows = match page.direction {
+    let rows = match page.direction {
+        Direction::Next => {
+            sqlx::query_as!(
+                PageRow,
+                r#"
+                SELECT value::text AS "value!", revision AS "revision: _",
+                    creation_timestamp AS "creation_timestamp: _", fingerprint
+                FROM measurement
+                WHERE sensor_identifier = $1 AND creation_timestamp > $2
+                    AND creation_timestamp < $4
+                ORDER BY creation_timestamp, fingerprint
+                LIMIT $3::bigint + 1
+                "#,
+                sensor,
+                bound,
+                PAGE_SIZE,
+                end,
+            )
+            .fetch_all(&mut *connection)
+            .await?
+        }
+        Direction::Previous => {
+            sqlx::query_as!(
+                PageRow,
+                r#"
+                SELECT value::text AS "value!", revision AS "revision: _",
+                    creation_timestamp AS "creation_timestamp: _", fingerprint
+                FROM measurement
+                WHERE sensor_identifier = $1 AND creation_timestamp < $2
+                    AND creation_timestamp > $4
+                ORDER BY creation_timestamp DESC, fingerprint DESC
+                LIMIT $3::bigint + 1
+                "#,
+                sensor,
+                bound,
+                PAGE_SIZE,
+                end,
+            )
+            .fetch_all(&mut *connection)
+            .await?
+        }
+    };
+    Ok(rows)
+}
+
+/// As [`read_rows`], with the packed days: the first of the rows, then of the packed
+/// measurements up to the last of those (to `end` when there are no more than a page).
+async fn read_rows_and_packed_days(
+    connection: &mut PgConnection,
+    sensor_identifier: Identifier,
+    page: PageRequest<Timestamp>,
+    end: DateTime<Utc>,
+) -> Result<Vec<PageRow>, sqlx::Error> {
+    let (sensor, bound) = (sensor_identifier.as_uuid(), page.timestamp_bound());
+    // Each value comes back as the json text PostgreSQL checked when it was stored.
+    let rows = match page.direction {
         Direction::Next => {
             sqlx::query_as!(
                 PageRow,
@@ -327,16 +426,7 @@ async fn read_page_rows(
             .await?
         }
     };
-    if rows.len() as i64 > PAGE_SIZE {
-        let beyond = rows.pop().expect("more rows than a page");
-        let last = rows.last().expect("a page holds rows");
-        if beyond.creation_timestamp == last.creation_timestamp {
-            let rest =
-                read_rest_of_run(connection, sensor_identifier, page.direction, last).await?;
-            rows.extend(rest);
-        }
-    }
-    Ok(ascending(page.direction, rows))
+    Ok(rows)
 }
 
 /// The measurements that follow `last` in the page's direction with its timestamp, in

@@ -2,8 +2,28 @@
 //! data, packed once their month has closed, and dropped whole by measurement
 //! retention.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 use sqlx::PgExecutor;
+
+/// How long after its end a month counts as closed and may be packed: a sensor that was
+/// offline sends its backlog when it comes back, and the rows that arrive after the
+/// packing wait as rows for the next packing. `pack_measurement_month` refuses a month
+/// closed for less (see the migration `months_packed_once_closed`), which
+/// [`never_packed_since`] relies on.
+pub const CLOSED_AFTER: TimeDelta = TimeDelta::days(7);
+
+/// The first instant of the UTC month from which no measurement is packed at `now`:
+/// the month that holds `now` less [`CLOSED_AFTER`], with a day's margin for clocks
+/// that differ between the job's host and this one. A read of later measurements reads
+/// rows alone.
+pub fn never_packed_since(now: DateTime<Utc>) -> DateTime<Utc> {
+    let moment = now - CLOSED_AFTER + TimeDelta::days(1);
+    NaiveDate::from_ymd_opt(moment.year(), moment.month(), 1)
+        .expect("the first of a month is a date")
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight is a time")
+        .and_utc()
+}
 
 /// Creates the partitions of the UTC months from the one holding `first` to the one
 /// holding `last` that do not exist yet; returns how many it created.
@@ -65,7 +85,7 @@ pub async fn closed_months(
 /// merged with the days packed before (see the migration `closed_months_packed`);
 /// returns how many rows it packed, none when the month's partition holds none.
 /// Inserts into the month wait until it is done (seconds for a month of 4 million
-/// rows); reads do not.
+/// rows); reads do not. A month closed for less than [`CLOSED_AFTER`] is refused.
 pub async fn pack_measurement_month(
     executor: impl PgExecutor<'_>,
     month: DateTime<Utc>,
@@ -76,4 +96,42 @@ pub async fn pack_measurement_month(
     )
     .fetch_one(executor)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn no_month_the_job_may_pack_ends_after_never_packed_since() {
+        // Every hour of 70 days: the newest month the job may pack then (the last that
+        // ended CLOSED_AFTER ago or earlier) ends at or before never_packed_since, and
+        // that is the start of a month.
+        let mut now = at("2026-10-20T00:00:00Z");
+        while now < at("2026-12-30T00:00:00Z") {
+            let since = never_packed_since(now);
+            assert_eq!((since.day(), since.timestamp() % 86_400), (1, 0), "{now}");
+            let closed_before = now - CLOSED_AFTER;
+            let newest_packable_end =
+                NaiveDate::from_ymd_opt(closed_before.year(), closed_before.month(), 1)
+                    .unwrap()
+                    .and_hms_opt(0, 0, 0)
+                    .unwrap()
+                    .and_utc();
+            assert!(newest_packable_end <= since, "{now}");
+            now += TimeDelta::hours(1);
+        }
+        assert_eq!(
+            never_packed_since(at("2026-12-08T01:00:00Z")),
+            at("2026-12-01T00:00:00Z")
+        );
+        assert_eq!(
+            never_packed_since(at("2026-12-06T12:00:00Z")),
+            at("2026-11-01T00:00:00Z")
+        );
+    }
 }

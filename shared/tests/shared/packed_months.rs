@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, NaiveTime, TimeDelta, Utc};
 use futures_util::TryStreamExt;
 use sensorium_shared::aggregation::AggregationRange;
 use sensorium_shared::domain::{Attribute, Identifier, Revision, Timestamp};
@@ -18,7 +18,7 @@ use sensorium_shared::queries::export::{
 use sensorium_shared::queries::measurements::{
     NewMeasurement, create_measurements, read_count_days, read_measurement_page,
 };
-use sensorium_shared::queries::partitions::pack_measurement_month;
+use sensorium_shared::queries::partitions::{never_packed_since, pack_measurement_month};
 use sensorium_shared::testing::create_sensor;
 use sqlx::{AssertSqlSafe, PgPool};
 
@@ -329,4 +329,34 @@ async fn a_deleted_sensors_packed_days_go_with_it(pool: PgPool) {
             .await
             .unwrap();
     assert_eq!(owners, [sensors[1].as_uuid()]);
+}
+
+/// Pages read the months since `never_packed_since` as rows alone: packing refuses a
+/// month closed for less than a week, and leaves its rows as they are.
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn a_month_closed_less_than_a_week_ago_is_not_packed(pool: PgPool) {
+    let sensor = create_sensor(&pool).await;
+    let now = Utc::now();
+    sqlx::query("SELECT create_measurement_partitions($1, $1)")
+        .bind(now)
+        .execute(&pool)
+        .await
+        .unwrap();
+    create_measurements(&pool, &[measurement(sensor, now, 1)])
+        .await
+        .unwrap();
+    let month = now
+        .date_naive()
+        .with_day(1)
+        .unwrap()
+        .and_time(NaiveTime::MIN)
+        .and_utc();
+    let refused = pack_measurement_month(&pool, month).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("closed less than 7 days ago"),
+        "{refused}"
+    );
+    assert_eq!(rows_of(&pool, "measurement").await, 1);
+    assert_eq!(rows_of(&pool, "measurement_packed").await, 0);
+    assert!(never_packed_since(now) <= month);
 }
