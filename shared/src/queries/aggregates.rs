@@ -2,8 +2,11 @@
 //! minute to 30 days, aligned to the epoch. Buckets of whole hours are summed from the
 //! rollups (`measurement_day` for buckets of whole days, and `measurement_hour`, a row
 //! a day of 24 hours; a trigger keeps both on ingest) and the measurements of the partial
-//! hours at the range's edges; finer buckets from the measurements. Measurements are
-//! read with `measurements_in`, whether stored as rows or packed (closed months).
+//! hours at the range's edges; finer buckets from the measurements. A range that may
+//! reach a packed month (one that starts before [`never_packed_since`]) reads the
+//! measurements with `measurements_in`, whether stored as rows or packed; any other, the
+//! rows alone, by statements that do not name the packed days, as before months were
+//! packed: each execution starts up every partition its statement names.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +17,7 @@ use sqlx::PgExecutor;
 use crate::aggregation::AggregationRange;
 use crate::arrays::{EpochMicros, Floats, Integers, Moments, Sums};
 use crate::domain::Identifier;
+use crate::queries::partitions::never_packed_since;
 use crate::queries::write_json;
 
 /// The statistics of one attribute over one bucket.
@@ -57,10 +61,12 @@ pub async fn read_measurement_aggregates(
 ) -> Result<String, sqlx::Error> {
     let interval = range.interval_seconds() as f64;
     let (sensor, from, to) = (sensor_identifier.as_uuid(), range.from(), range.to());
+    let reaches_packed = from < never_packed_since(Utc::now());
     // Each statement gives its buckets (attribute, bucket_timestamp, sum, minimum,
-    // maximum, count), which this gathers into one row of arrays an attribute.
+    // maximum, count), which this gathers into one row of arrays an attribute. The
+    // statement may come in parts, literals joined by `+`.
     macro_rules! by_attribute {
-        ($buckets:literal, $($argument:expr),+ $(,)?) => {
+        ($buckets:literal $(+ $more:literal)*, $($argument:expr),+ $(,)?) => {
             sqlx::query_as!(
                 AttributeRow,
                 r#"
@@ -71,7 +77,7 @@ pub async fn read_measurement_aggregates(
                     array_agg(minimum) AS "minimums!: Floats",
                     array_agg(maximum) AS "maximums!: Floats",
                     array_agg(count) AS "counts!: Integers"
-                FROM ("# + $buckets + r#") AS bucket
+                FROM ("# + $buckets $(+ $more)* + r#") AS bucket
                 GROUP BY attribute
                 "#,
                 $($argument),+
@@ -94,88 +100,114 @@ pub async fn read_measurement_aggregates(
         // the buckets, read as they are: summing them in groups of one cost PostgreSQL
         // three times what reading them does.
         let ((hours_start, hours_end), (days_start, days_end)) = (spans.hours, spans.days);
-        by_attribute!(
-            r#"
-            WITH part (attribute, moment, minimum, maximum, count, sum) AS (
-                SELECT attribute, bucket_timestamp, minimum, maximum, count, sum
-                FROM measurement_day
-                WHERE NOT $9 AND sensor_identifier = $1
-                    AND bucket_timestamp >= $5 AND bucket_timestamp < $6
-                UNION ALL
-                SELECT attribute, moment, minimum, maximum, count, sum
-                FROM (
-                    SELECT hours.attribute,
-                        hours.day_timestamp + (hour.position - 1) * interval '1 hour' AS moment,
-                        hour.minimum, hour.maximum, hour.count, hour.sum
-                    FROM measurement_hour AS hours,
-                        unnest(hours.minimums, hours.maximums, hours.counts, hours.sums)
-                            WITH ORDINALITY AS hour (minimum, maximum, count, sum, position)
-                    WHERE hours.sensor_identifier = $1
-                        -- The days that overlap either span of hours.
-                        AND (hours.day_timestamp > $7::timestamptz - interval '1 day'
-                                AND hours.day_timestamp < $5
-                            OR hours.day_timestamp > $6::timestamptz - interval '1 day'
-                                AND hours.day_timestamp < $8)
-                        AND hour.count > 0
-                ) AS hour
-                WHERE moment >= $7 AND moment < $5 OR moment >= $6 AND moment < $8
-                UNION ALL
-                SELECT data_point.key, measurement.creation_timestamp,
-                    data_point.value::double precision, data_point.value::double precision,
-                    1, data_point.value::numeric
-                FROM (
-                    SELECT * FROM measurements_in($1, $2, $7)
+        // The measurements of the partial hours, `$2` to `$7` and `$8` to `$3`.
+        macro_rules! whole_hours {
+            ($measurements:tt) => {
+                by_attribute!(
+                    r#"
+                    WITH part (attribute, moment, minimum, maximum, count, sum) AS (
+                        SELECT attribute, bucket_timestamp, minimum, maximum, count, sum
+                        FROM measurement_day
+                        WHERE NOT $9 AND sensor_identifier = $1
+                            AND bucket_timestamp >= $5 AND bucket_timestamp < $6
+                        UNION ALL
+                        SELECT attribute, moment, minimum, maximum, count, sum
+                        FROM (
+                            SELECT hours.attribute,
+                                hours.day_timestamp + (hour.position - 1) * interval '1 hour' AS moment,
+                                hour.minimum, hour.maximum, hour.count, hour.sum
+                            FROM measurement_hour AS hours,
+                                unnest(hours.minimums, hours.maximums, hours.counts, hours.sums)
+                                    WITH ORDINALITY AS hour (minimum, maximum, count, sum, position)
+                            WHERE hours.sensor_identifier = $1
+                                -- The days that overlap either span of hours.
+                                AND (hours.day_timestamp > $7::timestamptz - interval '1 day'
+                                        AND hours.day_timestamp < $5
+                                    OR hours.day_timestamp > $6::timestamptz - interval '1 day'
+                                        AND hours.day_timestamp < $8)
+                                AND hour.count > 0
+                        ) AS hour
+                        WHERE moment >= $7 AND moment < $5 OR moment >= $6 AND moment < $8
+                        UNION ALL
+                        SELECT data_point.key, measurement.creation_timestamp,
+                            data_point.value::double precision, data_point.value::double precision,
+                            1, data_point.value::numeric
+                        FROM "# + $measurements + r#" AS measurement,
+                            json_each_text(measurement.value) AS data_point
+                    )
+                    SELECT
+                        attribute,
+                        date_bin(make_interval(secs => $4), moment,
+                            timestamptz '1970-01-01 00:00:00+00') AS bucket_timestamp,
+                        sum(sum) AS sum,
+                        min(minimum) AS minimum,
+                        max(maximum) AS maximum,
+                        sum(count)::bigint AS count
+                    FROM part
+                    GROUP BY 1, 2
                     UNION ALL
-                    SELECT * FROM measurements_in($1, $8, $3)
-                ) AS measurement, json_each_text(measurement.value) AS data_point
+                    SELECT attribute, bucket_timestamp, sum, minimum, maximum, count
+                    FROM measurement_day
+                    WHERE $9 AND sensor_identifier = $1
+                        AND bucket_timestamp >= $5 AND bucket_timestamp < $6
+                    "#,
+                    sensor,
+                    from,
+                    to,
+                    interval,
+                    days_start,
+                    days_end,
+                    hours_start,
+                    hours_end,
+                    spans.day_rows_are_buckets,
+                )
+            };
+        }
+        if reaches_packed {
+            whole_hours!(
+                "(SELECT * FROM measurements_in($1, $2, $7)
+                UNION ALL SELECT * FROM measurements_in($1, $8, $3))"
             )
-            SELECT
-                attribute,
-                date_bin(make_interval(secs => $4), moment,
-                    timestamptz '1970-01-01 00:00:00+00') AS bucket_timestamp,
-                sum(sum) AS sum,
-                min(minimum) AS minimum,
-                max(maximum) AS maximum,
-                sum(count)::bigint AS count
-            FROM part
-            GROUP BY 1, 2
-            UNION ALL
-            SELECT attribute, bucket_timestamp, sum, minimum, maximum, count
-            FROM measurement_day
-            WHERE $9 AND sensor_identifier = $1
-                AND bucket_timestamp >= $5 AND bucket_timestamp < $6
-            "#,
-            sensor,
-            from,
-            to,
-            interval,
-            days_start,
-            days_end,
-            hours_start,
-            hours_end,
-            spans.day_rows_are_buckets,
-        )
+        } else {
+            whole_hours!(
+                "(SELECT * FROM measurement WHERE sensor_identifier = $1
+                AND (creation_timestamp >= $2 AND creation_timestamp < $7
+                    OR creation_timestamp >= $8 AND creation_timestamp < $3))"
+            )
+        }
     } else {
-        // Buckets finer than an hour, from the rows.
-        by_attribute!(
-            r#"
-            SELECT
-                data_point.key AS attribute,
-                date_bin(make_interval(secs => $4), measurement.creation_timestamp,
-                    timestamptz '1970-01-01 00:00:00+00') AS bucket_timestamp,
-                sum(data_point.value::numeric) AS sum,
-                min(data_point.value::double precision) AS minimum,
-                max(data_point.value::double precision) AS maximum,
-                count(*) AS count
-            FROM measurements_in($1, $2, $3) AS measurement,
-                json_each_text(measurement.value) AS data_point
-            GROUP BY 1, 2
-            "#,
-            sensor,
-            from,
-            to,
-            interval,
-        )
+        // Buckets finer than an hour, from the measurements from `$2` to `$3`.
+        macro_rules! finer_than_hours {
+            ($measurements:tt) => {
+                by_attribute!(
+                    r#"
+                    SELECT
+                        data_point.key AS attribute,
+                        date_bin(make_interval(secs => $4), measurement.creation_timestamp,
+                            timestamptz '1970-01-01 00:00:00+00') AS bucket_timestamp,
+                        sum(data_point.value::numeric) AS sum,
+                        min(data_point.value::double precision) AS minimum,
+                        max(data_point.value::double precision) AS maximum,
+                        count(*) AS count
+                    FROM "# + $measurements + r#" AS measurement,
+                        json_each_text(measurement.value) AS data_point
+                    GROUP BY 1, 2
+                    "#,
+                    sensor,
+                    from,
+                    to,
+                    interval,
+                )
+            };
+        }
+        if reaches_packed {
+            finer_than_hours!("measurements_in($1, $2, $3)")
+        } else {
+            finer_than_hours!(
+                "(SELECT * FROM measurement WHERE sensor_identifier = $1
+                AND creation_timestamp >= $2 AND creation_timestamp < $3)"
+            )
+        }
     };
     // In no order from PostgreSQL (sorting there cost more than here).
     let attributes = rows
@@ -226,45 +258,60 @@ async fn read_hourly_buckets(
     whole_hours: (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<BTreeMap<String, Vec<Bucket>>, sqlx::Error> {
     let (hours_start, hours_end) = whole_hours;
-    let rows = sqlx::query_as!(
-        HoursRow,
-        r#"
-        SELECT
-            attribute AS "attribute!",
-            day_timestamp AS "start!",
-            true AS "rollup_day!",
-            sums AS "sums!: Sums",
-            minimums AS "minimums!: Floats",
-            maximums AS "maximums!: Floats",
-            counts AS "counts!: Integers"
-        FROM measurement_hour
-        WHERE sensor_identifier = $1
-            AND day_timestamp > $4::timestamptz - interval '1 day' AND day_timestamp < $5
-        UNION ALL
-        SELECT
-            data_point.key,
-            date_bin('1 hour', measurement.creation_timestamp,
-                timestamptz '1970-01-01 00:00:00+00'),
-            false,
-            ARRAY[sum(data_point.value::numeric)],
-            ARRAY[min(data_point.value::double precision)],
-            ARRAY[max(data_point.value::double precision)],
-            ARRAY[count(*)]
-        FROM (
-            SELECT * FROM measurements_in($1, $2, $4)
-            UNION ALL
-            SELECT * FROM measurements_in($1, $5, $3)
-        ) AS measurement, json_each_text(measurement.value) AS data_point
-        GROUP BY 1, 2
-        "#,
-        sensor_identifier.as_uuid(),
-        range.from(),
-        range.to(),
-        hours_start,
-        hours_end,
-    )
-    .fetch_all(executor)
-    .await?;
+    let reaches_packed = range.from() < never_packed_since(Utc::now());
+    // The measurements of the partial hours, `$2` to `$4` and `$5` to `$3`.
+    macro_rules! hours {
+        ($measurements:tt) => {
+            sqlx::query_as!(
+                HoursRow,
+                r#"
+                SELECT
+                    attribute AS "attribute!",
+                    day_timestamp AS "start!",
+                    true AS "rollup_day!",
+                    sums AS "sums!: Sums",
+                    minimums AS "minimums!: Floats",
+                    maximums AS "maximums!: Floats",
+                    counts AS "counts!: Integers"
+                FROM measurement_hour
+                WHERE sensor_identifier = $1
+                    AND day_timestamp > $4::timestamptz - interval '1 day' AND day_timestamp < $5
+                UNION ALL
+                SELECT
+                    data_point.key,
+                    date_bin('1 hour', measurement.creation_timestamp,
+                        timestamptz '1970-01-01 00:00:00+00'),
+                    false,
+                    ARRAY[sum(data_point.value::numeric)],
+                    ARRAY[min(data_point.value::double precision)],
+                    ARRAY[max(data_point.value::double precision)],
+                    ARRAY[count(*)]
+                FROM "# + $measurements + r#" AS measurement,
+                    json_each_text(measurement.value) AS data_point
+                GROUP BY 1, 2
+                "#,
+                sensor_identifier.as_uuid(),
+                range.from(),
+                range.to(),
+                hours_start,
+                hours_end,
+            )
+            .fetch_all(executor)
+            .await?
+        };
+    }
+    let rows = if reaches_packed {
+        hours!(
+            "(SELECT * FROM measurements_in($1, $2, $4)
+            UNION ALL SELECT * FROM measurements_in($1, $5, $3))"
+        )
+    } else {
+        hours!(
+            "(SELECT * FROM measurement WHERE sensor_identifier = $1
+            AND (creation_timestamp >= $2 AND creation_timestamp < $4
+                OR creation_timestamp >= $5 AND creation_timestamp < $3))"
+        )
+    };
     let whole_hours = hours_start.timestamp_micros()..hours_end.timestamp_micros();
     let mut attributes = BTreeMap::<String, Vec<Bucket>>::new();
     for row in rows {

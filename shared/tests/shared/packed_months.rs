@@ -143,13 +143,13 @@ fn in_time_order(rows: &[String]) -> bool {
 async fn aggregate(
     pool: &PgPool,
     sensor: Identifier,
-    from: &str,
-    to: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
     interval: i64,
 ) -> String {
     let range = AggregationRange::parse(
-        Some(timestamp(at(from))),
-        Some(timestamp(at(to))),
+        Some(timestamp(from)),
+        Some(timestamp(to)),
         Some(interval),
         Timestamp::now(),
     )
@@ -204,24 +204,24 @@ async fn reads(pool: &PgPool, sensor: Identifier) -> Reads {
         ten_minutes: aggregate(
             pool,
             sensor,
-            "2026-06-10T05:00:00Z",
-            "2026-06-12T03:00:00Z",
+            at("2026-06-10T05:00:00Z"),
+            at("2026-06-12T03:00:00Z"),
             600,
         )
         .await,
         hours_with_partial_edges: aggregate(
             pool,
             sensor,
-            "2026-06-09T10:30:00Z",
-            "2026-06-14T07:15:00Z",
+            at("2026-06-09T10:30:00Z"),
+            at("2026-06-14T07:15:00Z"),
             3600,
         )
         .await,
         days: aggregate(
             pool,
             sensor,
-            "2026-06-01T00:00:00Z",
-            "2026-08-01T00:00:00Z",
+            at("2026-06-01T00:00:00Z"),
+            at("2026-08-01T00:00:00Z"),
             86_400,
         )
         .await,
@@ -359,4 +359,58 @@ async fn a_month_closed_less_than_a_week_ago_is_not_packed(pool: PgPool) {
     assert_eq!(rows_of(&pool, "measurement").await, 1);
     assert_eq!(rows_of(&pool, "measurement_packed").await, 0);
     assert!(never_packed_since(now) <= month);
+}
+
+/// Reads of a range that starts where no month can be packed (at or after
+/// `never_packed_since`) run statements of the rows alone: they answer as the statements
+/// that may reach packed months do, over a range that starts a day earlier and holds no
+/// more measurements.
+#[sqlx::test(migrator = "sensorium_shared::database::MIGRATOR")]
+async fn reads_of_the_months_never_packed_answer_as_reads_that_may_reach_packed_ones(pool: PgPool) {
+    let sensor = create_sensor(&pool).await;
+    let since = never_packed_since(Utc::now());
+    sqlx::query("SELECT create_measurement_partitions($1, now())")
+        .bind(since - TimeDelta::days(1))
+        .execute(&pool)
+        .await
+        .unwrap();
+    // Every 7 minutes for 2 days, from 30 minutes after `since`.
+    let batch: Vec<_> = (0..412)
+        .map(|index| {
+            let moment = since + TimeDelta::minutes(30 + 7 * index);
+            measurement(sensor, moment, index)
+        })
+        .collect();
+    for chunk in batch.chunks(100) {
+        create_measurements(&pool, chunk).await.unwrap();
+    }
+    // Both edges are partial hours, and each holds measurements (the last at 48:27).
+    let end = since + TimeDelta::minutes(48 * 60 + 30);
+    // The same reads from `from` to `end`; `from` is inside a partial hour.
+    let read = async |from: DateTime<Utc>| {
+        let export_range = ExportRange {
+            from: Some(timestamp(from)),
+            to: Some(timestamp(end)),
+        };
+        let mut aggregates = Vec::new();
+        for interval in [600, 3_600, 7_200, 86_400] {
+            aggregates.push(aggregate(&pool, sensor, from, end, interval).await);
+        }
+        (export(&pool, sensor, export_range).await, aggregates)
+    };
+    let (rows, aggregates) = read(since + TimeDelta::minutes(10)).await;
+    assert_eq!(rows.len(), 412);
+    assert!(in_time_order(&rows));
+    for answer in &aggregates {
+        let attributes: BTreeMap<String, Vec<serde_json::Value>> =
+            serde_json::from_str(answer).unwrap();
+        let counts = attributes["a"]
+            .iter()
+            .map(|bucket| bucket["count"].as_i64().unwrap());
+        assert_eq!(counts.sum::<i64>(), 412, "{answer}");
+    }
+    assert_eq!(
+        read(since - TimeDelta::days(1) + TimeDelta::minutes(10)).await,
+        (rows, aggregates)
+    );
 }
