@@ -79,8 +79,8 @@ pub struct ExportedMeasurement {
 /// key's order by a statement of the rows alone, as before months were packed: each
 /// execution of the days' join starts up the partitions of four tables and rescans its
 /// days, which cost a 1-day export of a sensor's 140 rows more than half its rate in
-/// `./scripts/bench scale` (the statements alone, on empty tables: 0.65 ms an execution
-/// against 0.18 ms).
+/// `./scripts/bench scale` (at 1 million rows, 17,669 rows a second against 41,162
+/// before months were packed).
 pub fn stream_measurements(
     connection: &mut PgConnection,
     sensor_identifier: Identifier,
